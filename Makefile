@@ -1,0 +1,44 @@
+# seedstream: `make run` and `make test` are the whole quick start; both call `make setup`,
+# which is idempotent (a virtualenv, the Python package with its dev extras, the JVM jar cache).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+JARS := .cache/jars
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint typecheck bench clean-cache
+
+setup: $(VENV)/.installed $(JARS)/broker/.resolved $(JARS)/spark/.resolved
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -U pip setuptools wheel
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# One jar set per pom: the broker with its tools, and Spark's connectors. Never mixed.
+$(JARS)/%/.resolved: deploy/jvm/%/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven (mvn) is needed to fetch the JVM jars once: install maven" >&2; exit 2; }
+	rm -rf $(JARS)/$*.tmp && mkdir -p $(JARS)
+	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS))/$*.tmp
+	rm -rf $(JARS)/$* && mv $(JARS)/$*.tmp $(JARS)/$*
+	@touch $@
+
+run: setup
+	$(BIN)/seedstream up
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check producer streaming tests bench
+
+typecheck: setup
+	$(BIN)/mypy --strict producer streaming
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean-cache:
+	rm -rf $(JARS)

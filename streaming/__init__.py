@@ -1,0 +1,1 @@
+"""seedstream streaming: the reference Spark Structured Streaming pipeline into Delta Lake."""
