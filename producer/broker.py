@@ -257,8 +257,8 @@ class LocalBroker:
                 classpath,
                 "kafka.tools.StorageTool",
                 "format",
-                "--cluster-id",
-                cluster_id,
+                # '=' form: a base64 cluster id may begin with '-'
+                f"--cluster-id={cluster_id}",
                 "--config",
                 str(self.config_file),
             ],

@@ -1,0 +1,104 @@
+"""The one Spark session factory: local jars, Delta extensions, small shuffles, quiet logs.
+
+Spark gets its connector jars (Kafka source, Delta) from the local cache through ``spark.jars``,
+never ``spark.jars.packages``, so no run needs the network. On a cluster, ``spark-submit --jars``
+may provide them instead (``use_local_jars=False``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from producer.jvm import jars
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+_QUIET_LOG4J2 = """\
+status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
+rootLogger.level = WARN
+rootLogger.appenderRef.console.ref = console
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = ERROR
+logger.delta.name = org.apache.spark.sql.delta
+logger.delta.level = WARN
+logger.nativeio.name = org.apache.hadoop.util.NativeCodeLoader
+logger.nativeio.level = ERROR
+logger.snapshot.name = org.apache.spark.sql.execution.streaming
+logger.snapshot.level = WARN
+"""
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How to build the session; every field has a default that suits one laptop."""
+
+    master: str = "local[*]"
+    app_name: str = "seedstream"
+    shuffle_partitions: int = 2
+    ui_enabled: bool = True
+    ui_port: int = 14040
+    driver_memory: str = "2g"
+    warehouse_dir: str | None = None
+    use_local_jars: bool = True
+    extra_conf: dict[str, str] = field(default_factory=dict)
+
+
+def _log_config_file() -> Path:
+    path = Path(tempfile.gettempdir()) / f"seedstream-spark-log4j2-{os.getuid()}.properties"
+    if not path.exists() or path.read_text() != _QUIET_LOG4J2:
+        path.write_text(_QUIET_LOG4J2)
+    return path
+
+
+def spark_conf(settings: SparkSettings) -> dict[str, str]:
+    """The Spark configuration the session is built with (exposed for tests and spark-submit)."""
+    conf: dict[str, str] = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.default.parallelism": str(settings.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": str(settings.ui_enabled).lower(),
+        "spark.ui.port": str(settings.ui_port),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": settings.driver_memory,
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{_log_config_file()}",
+        "spark.databricks.delta.snapshotPartitions": str(max(settings.shuffle_partitions, 1)),
+        "spark.sql.streaming.metricsEnabled": "true",
+        "spark.sql.adaptive.enabled": "true",
+    }
+    if settings.master.startswith("local"):
+        # Local mode talks to itself only: keep every Spark socket on loopback.
+        conf.setdefault("spark.driver.host", "127.0.0.1")
+        conf.setdefault("spark.driver.bindAddress", "127.0.0.1")
+    if settings.use_local_jars:
+        conf["spark.jars"] = ",".join(str(jar) for jar in jars("spark"))
+    if settings.warehouse_dir:
+        conf["spark.sql.warehouse.dir"] = settings.warehouse_dir
+    conf.update(settings.extra_conf)
+    return conf
+
+
+def build_spark(settings: SparkSettings | None = None) -> SparkSession:
+    """Build (or return the active) Spark session with Delta and the Kafka source available."""
+    from pyspark.sql import SparkSession
+
+    settings = settings or SparkSettings()
+    if settings.master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session
