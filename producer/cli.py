@@ -75,6 +75,56 @@ def kafka_status(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
     console.print(f"running (pid {info.pid}) at {info.bootstrap}, data dir {info.data_dir}")
 
 
+ConfigOption = Annotated[
+    str, typer.Option("--config", help="A YAML config file or a preset: small, base, scaling, emulated.5s, "
+                      "emulated, emulated.30s.")
+]
+
+
+@app.command("generate")
+def generate(
+    config: ConfigOption,
+    from_: Annotated[str, typer.Option("--from", help="First interval start, ISO 8601 (the dataset epoch).")],
+    to: Annotated[str, typer.Option("--to", help="End (exclusive), ISO 8601, an interval start.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for <topic>.jsonl and dataset.json.")],
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="i/N, 0-based: company k belongs to shard k % N.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
+) -> None:
+    """Generate intervals [--from, --to) to DIR/<topic>.jsonl, one record value per line (no Kafka)."""
+    from producer.clock import parse_instant
+    from producer.config import load_config
+    from producer.dataset import Shard
+    from producer.errors import BadInputError
+    from producer.generate import generate_files
+
+    settings = load_config(config, {"seed": seed})
+    parsed_shard = Shard.parse(shard)
+    try:
+        start, end = parse_instant(from_), parse_instant(to)
+    except ValueError as error:
+        raise BadInputError(f"--from/--to: {error}") from None
+    summary = generate_files(settings, start, end, out, shard=parsed_shard, console=err_console)
+    counts = ", ".join(f"{count} {topic}" for topic, count in summary.records.items())
+    err_console.print(
+        f"wrote {summary.intervals} intervals (seed {summary.dataset.seed}, shard {parsed_shard}) "
+        f"to {out}: {counts}",
+        highlight=False,
+    )
+
+
+@app.command("schemas")
+def schemas(
+    out: Annotated[Path | None, typer.Option("--out", help="Target directory (default schemas/).")] = None,
+) -> None:
+    """Regenerate the JSON Schema of every topic's record value from the models."""
+    from producer.schemas_export import SCHEMAS_DIR, write_schemas
+
+    written = write_schemas(out or SCHEMAS_DIR)
+    err_console.print(f"wrote {len(written)} schemas to {out or SCHEMAS_DIR}", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point: one clear line and a non-zero status for every known failure."""
     try:

@@ -1,0 +1,189 @@
+"""The one configuration model tree, and how it is loaded.
+
+Sources, lowest to highest priority: a YAML preset or file → environment variables
+``SEEDSTREAM_…`` (nested with ``__``, e.g. ``SEEDSTREAM_FLEET__NUMBER_OF_COMPANIES=5``) → CLI flags
+(the ``overrides`` of :func:`load_config`). Unknown keys are errors; every problem is reported on
+its own line naming the source, the field, the value and the rule, as a :class:`BadInputError`.
+
+Scenario-specific settings live in their scenario's section (``fleet``); other components add their
+own sections (``api``, ``streaming``) next to ``kafka``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+import producer
+from producer.errors import BadInputError
+from producer.scenarios.fleet.settings import FleetConfig
+
+CONFIGS_DIR = Path(producer.__file__).resolve().parent.parent / "configs"
+"""Where the preset YAML files live (``configs/<name>.yaml``)."""
+
+PRESETS = ("small", "base", "scaling", "emulated.5s", "emulated", "emulated.30s")
+ENV_PREFIX = "SEEDSTREAM_"
+MAX_SEED = 2**63 - 1
+
+
+class KafkaConfig(BaseModel):
+    """Where and how records are published. Topic names are ``topic_prefix`` + the scenario's names
+    (``fleet.companies``, ``fleet.driver-events``, ``fleet.driver-batches``); the prefix is empty by
+    default and useful to isolate runs (``topic_prefix: "dev."`` → ``dev.fleet.companies``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1)
+    topic_prefix: str = Field("", description="Prepended to every topic name.")
+    partitions: int = Field(3, gt=0, description="Partitions of each event topic (fleet.driver-events).")
+    replication_factor: int = Field(1, gt=0)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _legal_prefix(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+            raise ValueError("may only contain letters, digits, '.', '_' and '-'")
+        return value
+
+
+_PRESET_DATA: ContextVar[dict[str, Any] | None] = ContextVar("_PRESET_DATA", default=None)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The lowest-priority source: the already-parsed YAML preset of the current :func:`load_config`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_PRESET_DATA.get() or {})
+
+
+class SeedstreamConfig(BaseSettings):
+    """Everything a seedstream run is configured by.
+
+    ``seed`` may be absent: :func:`producer.dataset.resolve_seed` then draws one, and the dataset
+    descriptor records it so restarts reproduce the same data.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, validate_default=True
+    )
+
+    scenario: Literal["fleet"] = "fleet"
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Dataset seed; generated once when absent.")
+    delivery: Literal["paced", "batch"] = Field(
+        "paced", description="paced: each event at its timestamp; batch: the whole interval at its close."
+    )
+    fleet: FleetConfig = FleetConfig()
+    kafka: KafkaConfig = KafkaConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+
+def resolve_config_path(path_or_preset: str) -> Path:
+    """A preset name (``small``) → ``configs/small.yaml``; anything else is a file path."""
+    if path_or_preset in PRESETS or (CONFIGS_DIR / f"{path_or_preset}.yaml").is_file():
+        return CONFIGS_DIR / f"{path_or_preset}.yaml"
+    path = Path(path_or_preset)
+    if not path.is_file():
+        raise BadInputError(
+            f"config {path_or_preset!r} is neither a file nor a preset; presets: {', '.join(PRESETS)}"
+        )
+    return path
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise BadInputError(f"{path}: cannot read YAML: {str(error).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadInputError(f"{path}: the top level must be a mapping of settings, not {type(data).__name__}")
+    return data
+
+
+def _nested(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"fleet.seed": 1}`` or ``{"fleet": {"seed": 1}}`` → nested dict; ``None`` values are skipped."""
+    result: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = result
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return result
+
+
+def _source_of(loc: tuple[str | int, ...], path: Path, overrides: dict[str, Any]) -> str:
+    keys = [str(part) for part in loc]
+    env_name = ENV_PREFIX + "__".join(keys).upper()
+    node: Any = overrides
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    if node is not None:
+        return "command line"
+    if env_name in {name.upper() for name in os.environ}:
+        return f"environment {env_name}"
+    return str(path)
+
+
+def format_validation_error(error: ValidationError, path: Path, overrides: dict[str, Any]) -> str:
+    """One line per problem: ``source: field: value: rule``."""
+    lines = []
+    for problem in error.errors():
+        loc = tuple(problem["loc"])
+        field = ".".join(str(part) for part in loc) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling; unknown keys are not allowed)"
+        elif problem["type"] == "missing":
+            message = "required setting is missing"
+        value = problem.get("input")
+        shown = "" if problem["type"] == "missing" or isinstance(value, dict) else f" = {value!r}"
+        lines.append(f"{_source_of(loc, path, overrides)}: {field}{shown}: {message}")
+    return "\n".join(lines)
+
+
+def load_config(path_or_preset: str, overrides: Mapping[str, Any] | None = None) -> SeedstreamConfig:
+    """Load and validate the configuration.
+
+    Args:
+        path_or_preset: a preset name (``small``, ``emulated.5s``, …) or a YAML file path.
+        overrides: CLI-flag values, highest priority; keys may be dotted (``"kafka.topic_prefix"``).
+
+    Raises:
+        BadInputError: with one line per problem (file or env var, field, value, rule).
+    """
+    path = resolve_config_path(path_or_preset)
+    data = _read_yaml(path)
+    nested = _nested(overrides or {})
+    token = _PRESET_DATA.set(data)
+    try:
+        return SeedstreamConfig(**nested)
+    except ValidationError as error:
+        raise BadInputError(format_validation_error(error, path, nested)) from None
+    finally:
+        _PRESET_DATA.reset(token)

@@ -1,0 +1,1 @@
+"""The fleet scenario (seeds 000–002): companies, drivers, driver events, per-interval ground truth."""
