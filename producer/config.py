@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 import producer
 from producer.errors import BadInputError
 from producer.scenarios.fleet.settings import FleetConfig
+from streaming.settings import StreamingSettings
 
 CONFIGS_DIR = Path(producer.__file__).resolve().parent.parent / "configs"
 """Where the preset YAML files live (``configs/<name>.yaml``)."""
@@ -86,6 +87,7 @@ class SeedstreamConfig(BaseSettings):
     )
     fleet: FleetConfig = FleetConfig()
     kafka: KafkaConfig = KafkaConfig()
+    streaming: StreamingSettings = StreamingSettings()
 
     @classmethod
     def settings_customise_sources(
