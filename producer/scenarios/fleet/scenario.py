@@ -102,10 +102,10 @@ class FleetScenario(Scenario):
         return generate.companies(dataset, start, end, shard)
 
     def event_columns(
-        self, dataset: Dataset, interval_start: datetime, shard: Shard
+        self, dataset: Dataset, interval_start: datetime, shard: Shard | None = None
     ) -> generate.EventColumns:
-        """The shard's events of one interval as columns."""
-        return generate.interval_events(dataset, interval_start, shard)
+        """The shard's (default: all) events of one interval as columns."""
+        return generate.interval_events(dataset, interval_start, shard or Shard())
 
     # -- records -------------------------------------------------------------------------------------
 
