@@ -1,0 +1,68 @@
+"""Generation and serialization throughput on one core (scaling preset). Not a test: run it.
+
+    .venv/bin/python bench/bench_generation.py [--preset scaling] [--intervals 24]
+
+Prints events/s for columnar generation (``interval_events``) and for serializing those columns to
+compact JSON bytes plus keys (``serialize_events``). Targets: ≥ 2,000,000 and ≥ 500,000 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from datetime import timedelta
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from producer.dataset import Shard  # noqa: E402
+from producer.scenarios import get_scenario  # noqa: E402
+from producer.scenarios.fleet import generate  # noqa: E402
+from producer.testing import make_dataset  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="scaling")
+    parser.add_argument("--intervals", type=int, default=24)
+    args = parser.parse_args()
+    dataset = make_dataset(args.preset)
+    scenario = get_scenario("fleet")
+    length = scenario.interval_length(dataset.config)
+    starts = [dataset.epoch + k * length for k in range(args.intervals)]
+    # warm the per-entity caches (company ids, stream keys, driver fragments) as a long run would
+    scenario.serialize_events(generate.interval_events(dataset, starts[-1], Shard()))  # type: ignore[attr-defined]
+
+    # one interval at a time, as the producer does: generate, serialize, publish, drop
+    generate_seconds = serialize_seconds = 0.0
+    events = size = 0
+    for start in starts:
+        began = time.perf_counter()
+        batch = generate.interval_events(dataset, start, Shard())
+        generated = time.perf_counter()
+        records = scenario.serialize_events(batch)  # type: ignore[attr-defined]
+        generate_seconds += generated - began
+        serialize_seconds += time.perf_counter() - generated
+        events += len(batch)
+        size += sum(map(len, records.values))
+
+    print(
+        f"preset {args.preset}: {args.intervals} intervals of {length // timedelta(minutes=1)} min, "
+        f"{events:,} events, {size / events:.0f} bytes/event"
+    )
+    print(f"{'stage':<28}{'seconds':>10}{'events/s':>16}{'target':>14}")
+    print(
+        f"{'generate (columnar)':<28}{generate_seconds:>10.3f}"
+        f"{events / generate_seconds:>16,.0f}{2_000_000:>14,}"
+    )
+    print(
+        f"{'serialize (JSON + keys)':<28}{serialize_seconds:>10.3f}"
+        f"{events / serialize_seconds:>16,.0f}{500_000:>14,}"
+    )
+    total = generate_seconds + serialize_seconds
+    print(f"{'both':<28}{total:>10.3f}{events / total:>16,.0f}")
+
+
+if __name__ == "__main__":
+    main()
