@@ -114,6 +114,47 @@ def generate(
     )
 
 
+@app.command("produce")
+def produce(
+    config: ConfigOption,
+    bootstrap_servers: Annotated[
+        str | None, typer.Option("--bootstrap-servers", help="Kafka bootstrap (default: the config's).")
+    ] = None,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    from_: Annotated[str | None, typer.Option("--from", help="Backfill from this interval start.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Backfill end (exclusive).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Then continue in realtime.")] = False,
+    shard: Annotated[str | None, typer.Option("--shard", help="i/N, 0-based: one of N.")] = None,
+    api_host: Annotated[str, typer.Option("--api-host", help="Sidecar API bind address.")] = "127.0.0.1",
+    api_port: Annotated[int, typer.Option("--api-port", help="Sidecar API port.")] = 18000,
+) -> None:
+    """Publish the dataset to Kafka: realtime, or a --from/--to backfill (optionally --follow)."""
+    from producer.clock import parse_instant
+    from producer.config import load_config
+    from producer.dataset import Shard
+    from producer.errors import BadInputError
+    from producer.produce import ApiOptions
+    from producer.produce import produce as run_produce
+
+    settings = load_config(config, {"kafka.bootstrap_servers": bootstrap_servers})
+    try:
+        start = parse_instant(from_) if from_ is not None else None
+        end = parse_instant(to) if to is not None else None
+    except ValueError as error:
+        raise BadInputError(f"--from/--to: {error}") from None
+    engine = run_produce(
+        settings, data_dir, Shard.parse(shard), start, end, follow, ApiOptions(api_host, api_port),
+        console=err_console,
+    )
+    state = engine.state
+    err_console.print(
+        f"producer stopped: {state.intervals_published} intervals, {state.events_published} events so far "
+        f"(seed {state.seed}, shard {engine.shard}); next interval {state.next_interval}; "
+        f"state in {engine.paths.state_file}",
+        highlight=False,
+    )
+
+
 @app.command("schemas")
 def schemas(
     out: Annotated[Path | None, typer.Option("--out", help="Target directory (default schemas/).")] = None,

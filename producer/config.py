@@ -47,6 +47,9 @@ class KafkaConfig(BaseModel):
     topic_prefix: str = Field("", description="Prepended to every topic name.")
     partitions: int = Field(3, gt=0, description="Partitions of each event topic (fleet.driver-events).")
     replication_factor: int = Field(1, gt=0)
+    connect_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="How long the producer waits for an unreachable bootstrap at start."
+    )
 
     @field_validator("topic_prefix")
     @classmethod

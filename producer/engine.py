@@ -1,0 +1,525 @@
+"""The producer engine: drives a scenario interval by interval into Kafka, and survives anything.
+
+Modes: **backfill** publishes ``[from, to)`` as fast as the broker takes it; **realtime** follows the
+wall clock, with delivery ``batch`` (the whole interval at its close) or ``paced`` (each record when
+its simulated instant arrives); emulated presets are realtime with short intervals. Backfill and
+batch delivery use one Kafka transaction per interval (its new entities, events and ground truth);
+entities an interval's events refer to (created before interval_start) are always committed in an
+earlier transaction. State advances only after Kafka acknowledged, and is written atomically, so a
+kill -9 at any moment resumes at the first interval not committed (see :mod:`producer.state` and
+:func:`producer.publish.last_committed_interval`). Broker failures are retried with backoff forever;
+only an unreachable bootstrap at start is fatal (after a bounded wait).
+
+Control (thread-safe, idempotent): :meth:`Engine.pause`, :meth:`Engine.resume`,
+:meth:`Engine.request_stop`, :meth:`Engine.clean`; observation: :attr:`Engine.stats` and
+:attr:`Engine.log` (the ring the sidecar serves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from producer.clock import align_down, batch_id, format_instant, intervals
+from producer.config import SeedstreamConfig
+from producer.dataset import Dataset, Shard, load_or_create_descriptor
+from producer.errors import BadInputError, SeedstreamError
+from producer.logs import EventLog
+from producer.publish import RecordFactory, last_committed_interval
+from producer.scenarios import get_scenario
+from producer.sinks.kafka import FAILURES, KafkaSink, SinkError
+from producer.sinks.topics import ensure_topics, topic_layouts
+from producer.state import DataPaths, StateStore
+from producer.stats import EngineStats
+
+STOP_GRACE_SECONDS = 8.0
+RETRIED: tuple[type[BaseException], ...] = (SinkError, SeedstreamError, *FAILURES)
+MAX_BACKOFF_SECONDS = 10.0
+
+
+class EngineNotPaused(SeedstreamError):
+    """``clean`` was asked of a producer that is not paused."""
+
+
+class _StopRequested(Exception):
+    """Raised inside the run loop when a stop interrupts a retry."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run: a backfill of ``[start, end)`` (then realtime if ``follow``), or realtime."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    follow: bool = False
+
+    @property
+    def backfill(self) -> bool:
+        """Whether this run starts with a backfill."""
+        return self.start is not None and self.end is not None
+
+
+class Engine:
+    """One producer instance (one shard) of one dataset, with its durable state under ``data_dir``."""
+
+    def __init__(
+        self,
+        config: SeedstreamConfig,
+        data_dir: Path,
+        shard: Shard | None = None,
+        connect_timeout: float = 30.0,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config
+        self.shard = shard or Shard()
+        self.paths = DataPaths(data_dir, self.shard)
+        self.store = StateStore(self.paths)
+        self.state = self.store.load()
+        self.log = EventLog(self.paths.log_file)
+        self.stats = EngineStats(run_id=self.log.run_id, shard=str(self.shard))
+        self.scenario = get_scenario(config.scenario)
+        self.length = self.scenario.interval_length(config)
+        self.connect_timeout = connect_timeout
+        self.dataset: Dataset | None = None
+        self._now = now or (lambda: datetime.now(UTC))
+        self._paused = self.state.paused
+        self._state_lock = threading.RLock()
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._forced = False
+        self._sink: KafkaSink | None = None
+        self._factory: RecordFactory | None = None
+        self._topics_missing = True
+        self._paced_cursor: tuple[datetime, int] | None = None
+
+    # -- control (thread-safe) -------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        """Whether publishing is paused."""
+        return self._paused
+
+    def pause(self, source: str = "api") -> bool:
+        """Stop sending records (persisted); False when already paused."""
+        with self._state_lock:
+            if self._paused:
+                return False
+            self._paused = self.state.paused = True
+            self.store.save(self.state)
+        self.stats.status = "paused"
+        self.log.info("lifecycle", "paused", source=source, next_interval=self.state.next_interval)
+        self._notify()
+        return True
+
+    def resume(self, source: str = "api") -> bool:
+        """Continue sending (persisted); False when not paused."""
+        with self._state_lock:
+            if not self._paused:
+                return False
+            self._paused = self.state.paused = False
+            self.store.save(self.state)
+        self.stats.status = "running"
+        self.log.info("lifecycle", "resumed", source=source)
+        self._notify()
+        return True
+
+    def request_stop(self, source: str = "api") -> None:
+        """Stop gracefully: finish or abort the open interval, persist state, return from :meth:`run`."""
+        loop = self._loop
+        if loop is not None and not self._on_loop():
+            loop.call_soon_threadsafe(self.request_stop, source)
+            return
+        if self._stop.is_set():
+            return
+        self.log.info("lifecycle", "stop requested", source=source)
+        self.stats.status = "stopping"
+        self._stop.set()
+        self._wake.set()
+        if loop is not None:
+            loop.call_later(STOP_GRACE_SECONDS, self._force_stop)
+
+    async def clean(self) -> list[str]:
+        """Delete the dataset's topics and this shard's state and manifest (only while paused).
+
+        The next :meth:`resume` re-initialises: topics are recreated and the baseline entities
+        republished before the current interval. Returns what was deleted.
+        """
+        if not self._paused:
+            raise EngineNotPaused("clean needs the producer paused: pause it first (POST /api/pause)")
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        deleted: list[str] = []
+        names = [layout.name for layout in topic_layouts(self.scenario.topics(), self.config.kafka)]
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.config.kafka.bootstrap_servers)
+        try:
+            await asyncio.wait_for(admin.start(), timeout=15)
+            existing = set(await admin.list_topics())
+            doomed = [name for name in names if name in existing]
+            if doomed:
+                await asyncio.wait_for(admin.delete_topics(doomed), timeout=30)
+            deleted += doomed
+        finally:
+            await admin.close()
+        for path in (self.paths.state_file, self.paths.manifest_file):
+            if path.exists():
+                path.unlink()
+                deleted.append(str(path))
+        with self._state_lock:
+            self.state.next_interval = align_down(self._now(), self.length)
+            self.state.entities_through = self.state.epoch and self.state.epoch - self.length
+            self.state.last_batch_id = None
+            self.state.intervals_published = self.state.events_published = 0
+            self.state.skipped.clear()
+            self.store.save(self.state)
+        self._topics_missing = True
+        self.log.warning("lifecycle", "cleaned", deleted=deleted)
+        return deleted
+
+    def install_signal_handlers(self) -> None:
+        """SIGUSR1 pauses, SIGUSR2 resumes, SIGTERM and SIGINT stop gracefully."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, self.pause, "SIGUSR1")
+        loop.add_signal_handler(signal.SIGUSR2, self.resume, "SIGUSR2")
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+
+    # -- run -------------------------------------------------------------------------------------
+
+    async def run(self, request: RunRequest | None = None) -> None:
+        """Run until the backfill ends (without ``follow``) or a stop is requested."""
+        request = request or RunRequest()
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        try:
+            await self._prepare(request)
+            if request.backfill:
+                assert request.end is not None
+                await self._backfill(request.end)
+                if not request.follow:
+                    return
+            if not self._stop.is_set():
+                await self._realtime()
+        except _StopRequested:
+            pass
+        except asyncio.CancelledError:
+            if not self._forced:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            self.log.warning("lifecycle", "stop grace period over: the open interval was abandoned")
+        finally:
+            await self._shutdown()
+
+    async def _prepare(self, request: RunRequest) -> None:
+        now = self._now()
+        epoch_hint = request.start if request.start is not None else align_down(now, self.length)
+        dataset = load_or_create_descriptor(self.paths.descriptor_file, self.config, epoch_hint)
+        if request.start is not None and request.start < dataset.epoch:
+            raise BadInputError(
+                f"--from {format_instant(request.start)} is before the dataset's epoch "
+                f"{format_instant(dataset.epoch)} ({self.paths.descriptor_file}); use a later --from "
+                "or a fresh --data-dir"
+            )
+        if self.state.seed is not None and self.state.seed != dataset.seed:
+            raise SeedstreamError(
+                f"{self.paths.state_file} belongs to seed {self.state.seed}, the dataset has {dataset.seed}: "
+                "use a fresh --data-dir"
+            )
+        self.dataset = dataset
+        with self._state_lock:
+            self.state.seed, self.state.epoch = dataset.seed, dataset.epoch
+            if self.state.entities_through is None:
+                self.state.entities_through = dataset.epoch - self.length
+            if self.state.next_interval is None:
+                self.state.next_interval = request.start or dataset.epoch
+        self._factory = RecordFactory(self.scenario, dataset, self.shard, self.config.kafka.topic_prefix)
+        self.stats.status = "paused" if self._paused else "running"
+        transactional = request.backfill or self.config.delivery == "batch"
+        self.log.info(
+            "engine",
+            "starting",
+            seed=dataset.seed,
+            epoch=dataset.epoch,
+            shard=str(self.shard),
+            next_interval=self.state.next_interval,
+            paused=self._paused,
+            backfill=request.backfill,
+            delivery=self.config.delivery,
+        )
+        await self._use_sink(transactional, self.connect_timeout)
+        await self._ensure_topics()
+        await self._adopt_kafka_resume_point()
+
+    async def _use_sink(self, transactional: bool, timeout: float) -> None:
+        if self._sink is not None and (self._sink.transactional_id is not None) == transactional:
+            return
+        if self._sink is not None:
+            await self._sink.close()
+        prefix = self.config.kafka.topic_prefix
+        transactional_id = (
+            f"seedstream.{prefix}{self.scenario.name}.{self.shard.index}-of-{self.shard.count}"
+            if transactional
+            else None
+        )
+        self._sink = KafkaSink(self.config.kafka, self.stats, self.log, transactional_id)
+        await self._sink.connect(timeout)
+        self.log.info(
+            "kafka", "connected", bootstrap=self.config.kafka.bootstrap_servers, transactional=transactional
+        )
+
+    async def _ensure_topics(self) -> None:
+        created = await ensure_topics(
+            topic_layouts(self.scenario.topics(), self.config.kafka), self.config.kafka.bootstrap_servers
+        )
+        if created:
+            self.log.info("kafka", "created topics", topics=created)
+        self._topics_missing = False
+
+    async def _adopt_kafka_resume_point(self) -> None:
+        newest = await self._last_committed()
+        with self._state_lock:
+            assert self.state.next_interval is not None and self.state.entities_through is not None
+            if newest is not None and newest + self.length > self.state.next_interval:
+                self.log.info(
+                    "engine",
+                    "resume point taken from the last committed ground truth in Kafka",
+                    state_next_interval=self.state.next_interval,
+                    kafka_next_interval=newest + self.length,
+                )
+                self.state.next_interval = newest + self.length
+                self.state.entities_through = max(self.state.entities_through, self.state.next_interval)
+                self.state.last_batch_id = batch_id(newest)
+            self.store.save(self.state)
+
+    async def _last_committed(self) -> datetime | None:
+        assert self._factory is not None and self.dataset is not None
+        topic = self._factory.topics.name(self._factory.topics.ground_truth)
+        return await last_committed_interval(
+            self.config.kafka.bootstrap_servers, topic, self.dataset, self.shard
+        )
+
+    async def _shutdown(self) -> None:
+        self.stats.status = "stopping"
+        if self._sink is not None:
+            await self._sink.close(timeout=3.0)
+        with self._state_lock:
+            self.state.paused = self._paused
+            self.store.save(self.state)
+        self.stats.status = "stopped"
+        self.log.info(
+            "lifecycle",
+            "stopped",
+            next_interval=self.state.next_interval,
+            intervals_published=self.state.intervals_published,
+            events_published=self.state.events_published,
+        )
+        self.log.close()
+
+    # -- modes -----------------------------------------------------------------------------------
+
+    async def _backfill(self, end: datetime) -> None:
+        from producer.modes import publish_transactional
+
+        assert self.state.next_interval is not None
+        self.stats.mode = "backfill"
+        self.stats.backfill_total = len(list(intervals(self.state.next_interval, end, self.length)))
+        while self.state.next_interval < end and not self._stop.is_set():
+            if self._paused and not await self._wait_while_paused():
+                break
+            await publish_transactional(self, self.state.next_interval)
+            self.stats.backfill_done += 1
+        self.log.info(
+            "engine",
+            "backfill done" if self.state.next_interval >= end else "backfill interrupted",
+            next_interval=self.state.next_interval,
+            end=end,
+        )
+
+    async def _realtime(self) -> None:
+        from producer.modes import publish_paced, publish_transactional
+
+        transactional = self.config.delivery == "batch"
+        await self._use_sink(transactional, self.connect_timeout)
+        self.stats.mode = "realtime"
+        while not self._stop.is_set():
+            if self._paused:
+                if not await self._wait_while_paused():
+                    break
+                self._skip_to_current("paused")
+                continue
+            if self._topics_missing:
+                await self.retrying(self._ensure_topics)
+            assert self.state.next_interval is not None
+            interval_start = self.state.next_interval
+            if transactional:
+                if await self.sleep_until(interval_start + self.length):
+                    await publish_transactional(self, interval_start)
+            else:
+                await publish_paced(self, interval_start)
+
+    def _skip_to_current(self, reason: str) -> None:
+        current = align_down(self._now(), self.length)
+        with self._state_lock:
+            assert self.state.next_interval is not None
+            first = self.state.next_interval
+            if first >= current:
+                return
+            count = len(list(intervals(first, current, self.length)))
+            self.state.record_skip(first, current, count, "paused")
+            self.state.next_interval = current
+            self.store.save(self.state)
+        self.stats.skipped_intervals += count
+        self.log.warning(
+            "engine", f"skipped {count} interval(s) while {reason}", first_interval=first, resumed_at=current
+        )
+
+    # -- waiting and retrying ----------------------------------------------------------------------
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _notify(self) -> None:
+        loop = self._loop
+        if loop is not None and not self._on_loop():
+            loop.call_soon_threadsafe(self._wake.set)
+        else:
+            self._wake.set()
+
+    def _force_stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._forced = True
+            self._task.cancel()
+
+    @property
+    def factory(self) -> RecordFactory:
+        """The record factory of the running dataset."""
+        assert self._factory is not None, "the engine is not running"
+        return self._factory
+
+    @property
+    def sink(self) -> KafkaSink:
+        """The current Kafka sink."""
+        assert self._sink is not None, "the engine is not connected"
+        return self._sink
+
+    def record_entities(self, through: datetime) -> None:
+        """Entities created before ``through`` are acknowledged: persist it."""
+        with self._state_lock:
+            self.state.entities_through = through
+            self.store.save(self.state)
+        self.stats.entity_batches += 1
+        self.stats.last_entity_batch_at = datetime.now(UTC)
+
+    def record_interval(self, interval_start: datetime, events: int) -> None:
+        """An interval (and its new entities) is acknowledged: advance the resume point, persist it."""
+        interval_end = interval_start + self.length
+        with self._state_lock:
+            self.state.next_interval = interval_end
+            assert self.state.entities_through is not None
+            self.state.entities_through = max(self.state.entities_through, interval_end)
+            self.state.last_batch_id = batch_id(interval_start)
+            self.state.intervals_published += 1
+            self.state.events_published += events
+            self.store.save(self.state)
+        self.stats.interval_batches += 1
+        self.stats.last_interval_batch_at = datetime.now(UTC)
+        self.stats.last_interval_end = interval_end
+
+    def paced_position(self, interval_start: datetime) -> int:
+        """How many of ``interval_start``'s records paced delivery already sent (this process)."""
+        cursor = self._paced_cursor
+        return cursor[1] if cursor is not None and cursor[0] == interval_start else 0
+
+    def set_paced_position(self, interval_start: datetime, position: int) -> None:
+        """Remember paced delivery's progress within ``interval_start``."""
+        self._paced_cursor = (interval_start, position)
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested."""
+        return self._stop.is_set()
+
+    def now(self) -> datetime:
+        """The engine's clock (wall clock unless injected)."""
+        return self._now()
+
+    async def sleep_until(self, instant: datetime) -> bool:
+        """Wait until ``instant``; False when a pause or stop came first."""
+        while True:
+            self._wake.clear()
+            if self._stop.is_set() or self._paused:
+                return False
+            delay = (instant - self._now()).total_seconds()
+            if delay <= 0:
+                return True
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 1.0))
+            except TimeoutError:
+                pass
+
+    async def _wait_while_paused(self) -> bool:
+        while True:
+            self._wake.clear()
+            if self._stop.is_set():
+                return False
+            if not self._paused:
+                return True
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    async def retrying(
+        self, operation: Callable[[], Awaitable[None]], committed_check: datetime | None = None
+    ) -> bool:
+        """Run ``operation`` until it succeeds, reconnecting with backoff; False if Kafka already had it.
+
+        With ``committed_check``, each retry first asks Kafka whether that interval's ground truth
+        was committed after all (a commit whose acknowledgement was lost), and then skips it.
+        """
+        delay, attempt = 0.5, 0
+        while True:
+            if attempt and self._stop.is_set():
+                raise _StopRequested
+            sink = self._sink
+            assert sink is not None
+            try:
+                if not sink.started:
+                    await sink.connect(timeout=10.0)
+                if attempt and committed_check is not None:
+                    newest = await self._last_committed()
+                    if newest is not None and newest >= committed_check:
+                        self.log.info(
+                            "kafka", "interval was committed before the failure", interval=committed_check
+                        )
+                        return False
+                await operation()
+                if attempt:
+                    self.log.info("kafka", "reconnected", attempts=attempt)
+                self.stats.connected = True
+                return True
+            except RETRIED as error:
+                attempt += 1
+                self.stats.error(str(error))
+                self.stats.reconnects += 1
+                self.log.warning(
+                    "kafka", "send failed; retrying", error=str(error), attempt=attempt, backoff=delay
+                )
+                await sink.reset()
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)

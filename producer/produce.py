@@ -1,0 +1,105 @@
+"""``seedstream produce``: run the engine with signals, a backfill progress bar and the sidecar hook."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from producer.config import SeedstreamConfig
+from producer.dataset import Shard
+from producer.engine import Engine, RunRequest
+from producer.errors import BadInputError
+from producer.generate import check_range
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """Where the sidecar API listens (``--api-host``, ``--api-port``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 18000
+
+
+SidecarStopper = Callable[[], Awaitable[None]]
+
+
+async def start_sidecar(engine: Engine, api: ApiOptions) -> SidecarStopper | None:
+    """Hook for the sidecar: start the HTTP API next to ``engine``; returns how to stop it.
+
+    The sidecar issue fills this in (FastAPI on ``api.host:api.port`` calling ``engine.pause()``,
+    ``resume()``, ``clean()``, reading ``engine.stats`` and ``engine.log``). Until then: no API.
+    """
+    del engine, api
+    return None
+
+
+def produce(
+    config: SeedstreamConfig,
+    data_dir: Path,
+    shard: Shard,
+    start: datetime | None,
+    end: datetime | None,
+    follow: bool,
+    api: ApiOptions,
+    console: Console,
+) -> Engine:
+    """Run the producer until the backfill ends (unless ``follow``) or a signal stops it."""
+    if (start is None) != (end is None):
+        raise BadInputError("--from and --to go together: give both for a backfill, or neither for realtime")
+    if follow and start is None:
+        raise BadInputError("--follow continues a backfill into realtime: it needs --from and --to")
+    if start is not None and end is not None:
+        check_range(config, start, end)
+    engine = Engine(config, data_dir, shard, connect_timeout=config.kafka.connect_timeout_seconds)
+    asyncio.run(_main(engine, RunRequest(start, end, follow), api, console))
+    return engine
+
+
+async def _main(engine: Engine, request: RunRequest, api: ApiOptions, console: Console) -> None:
+    engine.install_signal_handlers()
+    stop_sidecar = await start_sidecar(engine, api)
+    progress_task = asyncio.create_task(_progress(engine, console)) if request.backfill else None
+    try:
+        await engine.run(request)
+    finally:
+        if progress_task is not None:
+            await asyncio.sleep(0.3)
+            progress_task.cancel()
+            await asyncio.gather(progress_task, return_exceptions=True)
+        if stop_sidecar is not None:
+            await stop_sidecar()
+
+
+async def _progress(engine: Engine, console: Console) -> None:
+    """A rich progress bar of the backfill: intervals done of total, events/s."""
+    events_topic = engine.scenario.topic("events").full_name(engine.config.kafka.topic_prefix)
+    with Progress(
+        TextColumn("backfill [bold]{task.fields[shard]}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("intervals"),
+        TextColumn("{task.fields[events]:>10,} events  {task.fields[rate]:>9,.0f} events/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("backfill", total=None, shard=str(engine.shard), events=0, rate=0.0)
+        loop = asyncio.get_running_loop()
+        began, first_events = loop.time(), engine.stats.total_records(events_topic)
+        while True:
+            events = engine.stats.total_records(events_topic)
+            elapsed = max(loop.time() - began, 1e-6)
+            progress.update(
+                task,
+                total=engine.stats.backfill_total,
+                completed=engine.stats.backfill_done,
+                events=events,
+                rate=(events - first_events) / elapsed,
+            )
+            await asyncio.sleep(0.25)
