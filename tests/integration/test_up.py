@@ -68,7 +68,8 @@ def _get_text(url: str) -> str:
 def _wait_for(what: str, probe: Callable[[], bool], deadline: float, process: subprocess.Popen[bytes],
               log: Path) -> None:
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"seedstream up exited early:\n{log.read_text(errors='replace')[-3000:]}"
+        tail = log.read_text(errors="replace")[-3000:]
+        assert process.poll() is None, f"seedstream up exited early:\n{tail}"
         try:
             if probe():
                 return
@@ -100,12 +101,14 @@ def test_up_runs_the_whole_stack_and_stops_cleanly(spark: SparkSession, tmp_path
                   deadline, process, log)
         silver = data_dir / "delta" / "silver" / "driver_events"
         checks = data_dir / "delta" / "checks" / "interval_checks"
-        _wait_for("rows in silver",
-                  lambda: (silver / "_delta_log").is_dir() and spark.read.format("delta").load(str(silver)).count() > 0,
-                  deadline, process, log)
-        _wait_for("a complete interval check",
-                  lambda: (checks / "_delta_log").is_dir()
-                  and spark.read.format("delta").load(str(checks)).where("status = 'complete'").count() > 0,
+
+        def rows(table: Path, where: str = "true") -> int:
+            if not (table / "_delta_log").is_dir():
+                return 0
+            return int(spark.read.format("delta").load(str(table)).where(where).count())
+
+        _wait_for("rows in silver", lambda: rows(silver) > 0, deadline, process, log)
+        _wait_for("a complete interval check", lambda: rows(checks, "status = 'complete'") > 0,
                   deadline, process, log)
 
         # A second `up` on the same data dir says so instead of fighting over ports.
