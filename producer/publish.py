@@ -102,6 +102,12 @@ def subset(records: Records, indices: np.ndarray) -> Records:
     )
 
 
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    """The partition ids of ``topic`` from fresh cluster metadata (empty when it does not exist)."""
+    cluster = await consumer._client.fetch_all_metadata()
+    return set(cluster.partitions_for_topic(topic) or ())
+
+
 async def last_committed_interval(
     bootstrap_servers: str, topic: str, dataset: Dataset, shard: Shard, timeout: float = 30.0
 ) -> datetime | None:
@@ -119,8 +125,7 @@ async def last_committed_interval(
     deadline = time.monotonic() + timeout
     await asyncio.wait_for(consumer.start(), timeout=timeout)
     try:
-        await asyncio.wait_for(consumer.topics(), timeout=timeout)
-        partitions = consumer.partitions_for_topic(topic)
+        partitions = await asyncio.wait_for(topic_partitions(consumer, topic), timeout=timeout)
         if not partitions:
             return None
         assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]

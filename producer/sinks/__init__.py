@@ -1,0 +1,1 @@
+"""Where records go: Kafka (the engine) and topic administration."""

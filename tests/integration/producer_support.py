@@ -1,0 +1,119 @@
+"""Helpers for the producer tests: read topics as a ``read_committed`` consumer, expected records."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from producer.config import SeedstreamConfig, load_config
+from producer.dataset import Shard
+from producer.generate import generate_files
+from producer.publish import topic_partitions
+from producer.scenarios import get_scenario
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SEEDSTREAM = str(REPO_ROOT / ".venv" / "bin" / "seedstream")
+
+
+@dataclass
+class TopicRecords:
+    """What a consumer read from one topic."""
+
+    keys: list[bytes] = field(default_factory=list)
+    values: list[bytes] = field(default_factory=list)
+    headers: list[dict[str, bytes]] = field(default_factory=list)
+
+
+def producer_config(preset: str, bootstrap: str, prefix: str, **overrides: object) -> SeedstreamConfig:
+    """A preset aimed at the test broker with its own topic prefix."""
+    settings = {"kafka.bootstrap_servers": bootstrap, "kafka.topic_prefix": prefix, "kafka.partitions": 2}
+    settings.update({key.replace("__", "."): value for key, value in overrides.items()})
+    return load_config(preset, settings)
+
+
+def topic_names(config: SeedstreamConfig) -> dict[str, str]:
+    """role → full topic name."""
+    scenario = get_scenario(config.scenario)
+    return {spec.role: spec.full_name(config.kafka.topic_prefix) for spec in scenario.topics()}
+
+
+async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> TopicRecords:
+    """Everything committed in ``topic`` up to its current end (``read_committed``)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await asyncio.wait_for(consumer.start(), timeout=30)
+    result = TopicRecords()
+    try:
+        partitions = await topic_partitions(consumer, topic)
+        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        end = await consumer.end_offsets(assigned)
+        async with asyncio.timeout(timeout):
+            for tp in assigned:
+                while await consumer.position(tp) < end[tp]:
+                    batch = await consumer.getmany(tp, timeout_ms=500)
+                    for message in batch.get(tp, []):
+                        assert message.key is not None and message.value is not None
+                        result.keys.append(message.key)
+                        result.values.append(message.value)
+                        result.headers.append(dict(message.headers or ()))
+    finally:
+        await consumer.stop()
+    return result
+
+
+async def read_all(config: SeedstreamConfig) -> dict[str, TopicRecords]:
+    """role → committed records of each of the config's topics."""
+    names = topic_names(config)
+    return {role: await read_topic(config.kafka.bootstrap_servers, name) for role, name in names.items()}
+
+
+def expected(config: SeedstreamConfig, start: datetime, end: datetime, out: Path) -> dict[str, list[bytes]]:
+    """role → the record values ``seedstream generate`` writes for the range (single instance)."""
+    generate_files(config, start, end, out, shard=Shard())
+    names = topic_names(config)
+    return {
+        role: [line for line in (out / f"{name}.jsonl").read_bytes().splitlines() if line]
+        for role, name in names.items()
+    }
+
+
+def without_generation_time(values: list[bytes]) -> Counter[str]:
+    """Ground-truth values with the one non-deterministic field removed, as a multiset."""
+    counter: Counter[str] = Counter()
+    for value in values:
+        record = json.loads(value)
+        record.pop("generation_time", None)
+        counter[json.dumps(record, sort_keys=True)] += 1
+    return counter
+
+
+def summed_truth(values: list[bytes]) -> dict[str, tuple[int, dict[str, int], int]]:
+    """batch_id → (event_count, event_type_counts, eligible_companies) summed over shards."""
+    sums: dict[str, tuple[int, dict[str, int], int]] = {}
+    for value in values:
+        record = json.loads(value)
+        count, types, eligible = sums.get(record["batch_id"], (0, {}, 0))
+        merged = {name: types.get(name, 0) + n for name, n in record["event_type_counts"].items()}
+        sums[record["batch_id"]] = (
+            count + record["event_count"],
+            merged,
+            eligible + record["eligible_companies"],
+        )
+    return sums
+
+
+def events_per_batch(values: list[bytes]) -> Counter[str]:
+    """batch_id → number of events."""
+    return Counter(json.loads(value)["batch_id"] for value in values)
