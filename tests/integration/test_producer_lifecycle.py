@@ -1,0 +1,184 @@
+"""``seedstream produce`` as a process: kill -9 and restart, signals, unreachable bootstrap."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from producer_support import SEEDSTREAM, expected, producer_config, read_all, without_generation_time
+
+from producer.broker import free_port
+
+pytestmark = pytest.mark.kafka
+
+START = datetime(2025, 11, 8, tzinfo=UTC)
+
+
+def _config_file(directory: Path, preset_overrides: dict[str, object]) -> Path:
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(preset_overrides))
+    return path
+
+
+def _state(data_dir: Path) -> dict[str, object]:
+    try:
+        return dict(json.loads((data_dir / "producer" / "state.json").read_text()))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _produce(config: Path, bootstrap: str, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [SEEDSTREAM, "produce", "--config", str(config), "--bootstrap-servers", bootstrap,
+         "--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records(
+    kafka_bootstrap: str,
+    unique_name: Callable[[str], str],
+    data_dir_factory: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:
+    prefix = unique_name("kill") + "."
+    config = producer_config("base", kafka_bootstrap, prefix)
+    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    data_dir = data_dir_factory("producer")
+    end = START + timedelta(hours=12)
+    window = ("--from", "2025-11-08T00:00Z", "--to", "2025-11-08T12:00Z")
+
+    first = _produce(config_file, kafka_bootstrap, data_dir, *window)
+    try:
+        _wait_for(lambda: int(_state(data_dir).get("intervals_published", 0)) >= 4, 90, "4 intervals")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    killed_at = int(_state(data_dir).get("intervals_published", 0))
+    assert 4 <= killed_at < 48, "the kill must land mid-backfill"
+
+    second = _produce(config_file, kafka_bootstrap, data_dir, *window)
+    _, stderr = second.communicate(timeout=180)
+    assert second.returncode == 0, stderr
+
+    want = expected(config, START, end, tmp_path / "generated")
+    got = asyncio.run(read_all(config))
+    # exactly once for events and ground truth: nothing missing, nothing extra, no interval twice
+    assert Counter(got["events"].values) == Counter(want["events"])
+    assert without_generation_time(got["ground_truth"].values) == without_generation_time(
+        want["ground_truth"]
+    )
+    # entities: the same set (an entity batch may repeat identically; the topic is compacted)
+    assert set(got["entities"].values) == set(want["entities"])
+    assert _state(data_dir)["next_interval"] == "2025-11-08T12:00:00Z"
+
+
+def test_signals_pause_resume_and_sigterm_exit_0_with_state_saved(
+    kafka_bootstrap: str,
+    unique_name: Callable[[str], str],
+    data_dir_factory: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:
+    config = producer_config(
+        "emulated.5s", kafka_bootstrap, unique_name("sig") + ".", seed=3, delivery="batch",
+        fleet__interval="PT1S", fleet__company_onboarding_interval="PT1S",
+    )  # fmt: skip
+    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    data_dir = data_dir_factory("producer")
+    process = _produce(config_file, kafka_bootstrap, data_dir)
+    try:
+        _wait_for(
+            lambda: int(_state(data_dir).get("intervals_published", 0)) >= 2, 60, "2 realtime intervals"
+        )
+        process.send_signal(signal.SIGUSR1)
+        _wait_for(lambda: _state(data_dir).get("paused") is True, 10, "paused in the state file")
+        paused_at = int(_state(data_dir)["intervals_published"])
+        time.sleep(3)
+        assert int(_state(data_dir)["intervals_published"]) <= paused_at + 1
+        process.send_signal(signal.SIGUSR2)
+        _wait_for(lambda: _state(data_dir).get("paused") is False, 10, "resumed in the state file")
+        _wait_for(
+            lambda: int(_state(data_dir)["intervals_published"]) >= paused_at + 2, 20, "publishing again"
+        )
+        assert _state(data_dir)["skipped"], "intervals passed while paused are recorded as skipped"
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+        assert time.monotonic() - sent < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert process.returncode == 0, stderr
+    assert "producer stopped" in stderr
+    log = [json.loads(line) for line in (data_dir / "logs" / "producer.jsonl").read_text().splitlines()]
+    messages = [entry["message"] for entry in log]
+    assert {"paused", "resumed", "stop requested", "stopped"} <= set(messages)
+    assert all({"timestamp", "level", "component", "run_id", "message", "metadata"} <= set(e) for e in log)
+    state = _state(data_dir)
+    assert state["paused"] is False and state["next_interval"] is not None
+
+    # restart while paused comes back paused (and publishes nothing)
+    restart = _produce(config_file, kafka_bootstrap, data_dir)
+    try:
+        log_file = data_dir / "logs" / "producer.jsonl"
+        _wait_for(lambda: "starting" in log_file.read_text().split("stopped")[-1], 30, "the restart")
+        restart.send_signal(signal.SIGUSR1)
+        _wait_for(lambda: _state(data_dir).get("paused") is True, 10, "paused")
+        restart.send_signal(signal.SIGTERM)
+        restart.communicate(timeout=10)
+    finally:
+        if restart.poll() is None:
+            restart.kill()
+    assert restart.returncode == 0
+    published = int(_state(data_dir)["intervals_published"])
+    again = _produce(config_file, kafka_bootstrap, data_dir)
+    try:
+        time.sleep(4)
+        assert int(_state(data_dir)["intervals_published"]) == published
+        assert _state(data_dir)["paused"] is True
+        again.send_signal(signal.SIGTERM)
+        again.communicate(timeout=10)
+    finally:
+        if again.poll() is None:
+            again.kill()
+    assert again.returncode == 0
+    lines = (data_dir / "logs" / "producer.jsonl").read_text().splitlines()
+    assert any(json.loads(line)["metadata"].get("paused") is True for line in lines[-6:])
+
+
+def test_unreachable_bootstrap_fails_with_one_clear_line_in_bounded_time(
+    data_dir_factory: Callable[[str], Path],
+) -> None:
+    port = free_port()
+    started = time.monotonic()
+    result = subprocess.run(
+        [SEEDSTREAM, "produce", "--config", "small", "--bootstrap-servers", f"127.0.0.1:{port}",
+         "--data-dir", str(data_dir_factory("producer")),
+         "--from", "2025-11-08T00:00Z", "--to", "2025-11-08T01:00Z"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "SEEDSTREAM_KAFKA__CONNECT_TIMEOUT_SECONDS": "3"},
+    )  # fmt: skip
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    assert f"cannot reach Kafka at 127.0.0.1:{port} within 3 s" in result.stderr
+    assert "Traceback" not in result.stderr
