@@ -155,6 +155,83 @@ def produce(
     )
 
 
+@app.command("stream")
+def stream(
+    config: ConfigOption,
+    bootstrap_servers: Annotated[
+        str | None, typer.Option("--bootstrap-servers", help="Kafka bootstrap (default: the config's).")
+    ] = None,
+    data_dir: Annotated[
+        str, typer.Option("--data-dir", help="Delta tables, checkpoints and logs (a path or a Hadoop URI).")
+    ] = str(DEFAULT_DATA_DIR),
+    available_now: Annotated[
+        bool, typer.Option("--available-now", help="Drain what Kafka holds, check all intervals, exit.")
+    ] = False,
+    master: Annotated[
+        str | None, typer.Option("--master", help="Spark master URL (default local[*] or spark-submit's).")
+    ] = None,
+) -> None:
+    """Run the Spark job: Kafka → bronze → silver Delta tables → interval checks."""
+    from producer.config import load_config
+    from streaming.submit import run_stream
+
+    settings = load_config(config, {"kafka.bootstrap_servers": bootstrap_servers, "streaming.master": master})
+    every = settings.streaming.trigger_interval.total_seconds()
+    mode = "available-now" if available_now else f"every {every:g} s"
+    err_console.print(
+        f"streaming {settings.kafka.bootstrap_servers} into {data_dir} ({mode}); "
+        f"Spark UI port {settings.streaming.ui_port}, metrics port {settings.streaming.metrics_port}",
+        highlight=False,
+    )
+    summary = run_stream(settings, data_dir, available_now)
+    err_console.print(
+        f"stopped after {summary.batches} micro-batches; "
+        f"{summary.intervals_checked} intervals checked at end of input; tables in {summary.data_dir}/delta",
+        highlight=False,
+    )
+
+
+@app.command("up")
+def up(
+    config: Annotated[
+        str, typer.Option("--config", help="A preset name or a YAML file (default: emulated).")
+    ] = "emulated",
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option("--bootstrap-servers", help="Use this Kafka instead of starting the local broker."),
+    ] = None,
+    kafka_port: Annotated[int, typer.Option("--kafka-port", help="Port of the local broker.")] = DEFAULT_PORT,
+    api_port: Annotated[int, typer.Option("--api-port", help="Sidecar API port.")] = 18000,
+    spark_ui_port: Annotated[int, typer.Option("--spark-ui-port", help="Spark UI port.")] = 14040,
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", help="The streaming job's Prometheus port.")
+    ] = 19100,
+    run_for: Annotated[
+        float | None, typer.Option("--run-for", help="Stop by itself after this many seconds.")
+    ] = None,
+) -> None:
+    """Broker + producer + sidecar + streaming job, with one console; Ctrl-C stops everything."""
+    from producer.config import load_config
+    from producer.up import UpSettings
+    from producer.up import up as run_up
+
+    load_config(config, {})  # a bad config fails here, before anything starts
+    status = run_up(
+        UpSettings(
+            config=config,
+            data_dir=data_dir,
+            bootstrap_servers=bootstrap_servers,
+            kafka_port=kafka_port,
+            api_port=api_port,
+            spark_ui_port=spark_ui_port,
+            metrics_port=metrics_port,
+            run_for=run_for,
+        )
+    )
+    raise typer.Exit(status)
+
+
 @app.command("schemas")
 def schemas(
     out: Annotated[Path | None, typer.Option("--out", help="Target directory (default schemas/).")] = None,

@@ -1,0 +1,97 @@
+"""Spark schemas and validation rules derived from a record model's JSON Schema.
+
+The topic models (``producer/scenarios/<name>/models.py``) are the one definition of each record;
+``schemas/*.json`` are generated from them. Here the same JSON Schema becomes a Spark
+``StructType`` for ``from_json`` and a list of :class:`FieldRule` for validation, so no field list
+is written twice. Timestamps (``format: date-time``) are parsed as strings and converted with
+``try_to_timestamp``, so a bad instant is a schema violation and never an ANSI error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pyspark.sql.types import (
+    BooleanType,
+    DataType,
+    DoubleType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+CORRUPT_RECORD = "_corrupt_record"
+ISO_INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$"
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """What the JSON Schema says about one property."""
+
+    name: str
+    json_type: str
+    required: bool
+    pattern: str | None = None
+    enum: tuple[str, ...] | None = None
+    minimum: float | None = None
+    timestamp: bool = False
+    map_value_type: str | None = None
+    map_keys: tuple[str, ...] | None = None
+
+    @property
+    def spark_type(self) -> DataType:
+        """The type ``from_json`` parses the property as (timestamps stay strings)."""
+        if self.json_type == "object":
+            return MapType(StringType(), _scalar(self.map_value_type or "string"))
+        return _scalar(self.json_type)
+
+
+def _scalar(json_type: str) -> DataType:
+    return {"integer": LongType(), "number": DoubleType(), "boolean": BooleanType()}.get(
+        json_type, StringType()
+    )
+
+
+def _rule(name: str, spec: dict[str, Any], required: bool) -> FieldRule:
+    enum = spec.get("enum")
+    if enum is None and "const" in spec:
+        enum = [spec["const"]]
+    additional = spec.get("additionalProperties")
+    names = spec.get("propertyNames", {}).get("enum")
+    return FieldRule(
+        name=name,
+        json_type=str(spec.get("type", "string")),
+        required=required,
+        pattern=spec.get("pattern"),
+        enum=tuple(str(value) for value in enum)
+        if enum is not None and spec.get("type") == "string"
+        else None,
+        minimum=spec.get("minimum"),
+        timestamp=spec.get("format") == "date-time",
+        map_value_type=str(additional.get("type")) if isinstance(additional, dict) else None,
+        map_keys=tuple(names) if names else None,
+    )
+
+
+@cache
+def field_rules(model: type[BaseModel]) -> tuple[FieldRule, ...]:
+    """The model's properties, in declaration order, as validation rules."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    return tuple(_rule(name, spec, name in required) for name, spec in schema["properties"].items())
+
+
+def parse_schema(model: type[BaseModel]) -> StructType:
+    """The ``from_json`` schema of the model's JSON, plus the corrupt-record column."""
+    fields = [StructField(rule.name, rule.spark_type, True) for rule in field_rules(model)]
+    return StructType([*fields, StructField(CORRUPT_RECORD, StringType(), True)])
+
+
+def allows_extra(model: type[BaseModel]) -> bool:
+    """Whether the model accepts properties it does not declare."""
+    return bool(model.model_json_schema().get("additionalProperties", True) is not False)
