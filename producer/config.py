@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -59,6 +59,39 @@ class KafkaConfig(BaseModel):
         return value
 
 
+API_TOKEN_ENV = "SEEDSTREAM_API_TOKEN"  # noqa: S105 - the variable name, not a secret
+
+
+def _token_from_environment() -> SecretStr | None:
+    value = os.environ.get(API_TOKEN_ENV, "").strip()
+    return SecretStr(value) if value else None
+
+
+class ApiSettings(BaseModel):
+    """The sidecar HTTP API. Loopback-only by default; a non-loopback ``host`` needs a ``token``.
+
+    The token comes from ``SEEDSTREAM_API_TOKEN`` (or ``SEEDSTREAM_API__TOKEN``); when set, every
+    POST route needs ``Authorization: Bearer <token>``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", min_length=1, description="Bind address (loopback unless a token is set).")
+    port: int = Field(18000, ge=1, le=65535)
+    token: SecretStr | None = Field(
+        default_factory=_token_from_environment,
+        description=f"Bearer token for POST routes ({API_TOKEN_ENV}).",
+    )
+    max_body_bytes: int = Field(
+        64 * 1024, gt=0, le=16 * 1024 * 1024, description="Larger request bodies are refused with 413."
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _blank_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
+
 _PRESET_DATA: ContextVar[dict[str, Any] | None] = ContextVar("_PRESET_DATA", default=None)
 
 
@@ -91,6 +124,7 @@ class SeedstreamConfig(BaseSettings):
     fleet: FleetConfig = FleetConfig()
     kafka: KafkaConfig = KafkaConfig()
     streaming: StreamingSettings = StreamingSettings()
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(

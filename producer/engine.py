@@ -171,6 +171,17 @@ class Engine:
             if path.exists():
                 path.unlink()
                 deleted.append(str(path))
+        self.reset_progress()
+        self._topics_missing = True
+        self.log.warning("lifecycle", "cleaned", deleted=deleted)
+        return deleted
+
+    def reset_progress(self) -> None:
+        """After the published data was deleted: restart at the current interval, baseline first.
+
+        Entities are republished from the baseline on, the counters restart at zero and the state is
+        persisted (still paused). Used by :meth:`clean` and the sidecar's clean.
+        """
         with self._state_lock:
             self.state.next_interval = align_down(self._now(), self.length)
             self.state.entities_through = self.state.epoch and self.state.epoch - self.length
@@ -178,9 +189,7 @@ class Engine:
             self.state.intervals_published = self.state.events_published = 0
             self.state.skipped.clear()
             self.store.save(self.state)
-        self._topics_missing = True
-        self.log.warning("lifecycle", "cleaned", deleted=deleted)
-        return deleted
+        self._paced_cursor = None
 
     def install_signal_handlers(self) -> None:
         """SIGUSR1 pauses, SIGUSR2 resumes, SIGTERM and SIGINT stop gracefully."""

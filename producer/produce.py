@@ -11,7 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from producer.config import SeedstreamConfig
+from producer.api.security import check_bind
+from producer.config import ApiSettings, SeedstreamConfig
 from producer.dataset import Shard
 from producer.engine import Engine, RunRequest
 from producer.errors import BadInputError
@@ -20,23 +21,30 @@ from producer.generate import check_range
 
 @dataclass(frozen=True)
 class ApiOptions:
-    """Where the sidecar API listens (``--api-host``, ``--api-port``)."""
+    """Where the sidecar API listens (``--api-host``, ``--api-port``); None: the config's ``api`` section."""
 
-    host: str = "127.0.0.1"
-    port: int = 18000
+    host: str | None = None
+    port: int | None = None
+
+    def settings(self, config: SeedstreamConfig) -> ApiSettings:
+        """The config's ``api`` section with these flags applied (flags win)."""
+        flags = (("host", self.host), ("port", self.port))
+        update = {key: value for key, value in flags if value is not None}
+        return config.api.model_copy(update=update)
 
 
 SidecarStopper = Callable[[], Awaitable[None]]
 
 
 async def start_sidecar(engine: Engine, api: ApiOptions) -> SidecarStopper | None:
-    """Hook for the sidecar: start the HTTP API next to ``engine``; returns how to stop it.
+    """Start the sidecar HTTP API (:mod:`producer.api`) in this event loop; returns how to stop it.
 
-    The sidecar issue fills this in (FastAPI on ``api.host:api.port`` calling ``engine.pause()``,
-    ``resume()``, ``clean()``, reading ``engine.stats`` and ``engine.log``). Until then: no API.
+    Raises:
+        SeedstreamError: for a non-loopback bind without a token, or a port that cannot be bound.
     """
-    del engine, api
-    return None
+    from producer.api.server import serve_sidecar
+
+    return await serve_sidecar(engine, api.settings(engine.config))
 
 
 def produce(
@@ -56,6 +64,8 @@ def produce(
         raise BadInputError("--follow continues a backfill into realtime: it needs --from and --to")
     if start is not None and end is not None:
         check_range(config, start, end)
+    sidecar = api.settings(config)
+    check_bind(sidecar.host, sidecar.token)
     engine = Engine(config, data_dir, shard, connect_timeout=config.kafka.connect_timeout_seconds)
     asyncio.run(_main(engine, RunRequest(start, end, follow), api, console))
     return engine
