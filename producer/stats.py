@@ -67,6 +67,7 @@ class EngineStats:
     started_monotonic: float = field(default_factory=time.monotonic)
     topics: dict[str, TopicCounters] = field(default_factory=dict)
     send_errors: int = 0
+    stalls: int = 0
     send_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     connected: bool = False
     last_error: str | None = None
@@ -103,6 +104,14 @@ class EngineStats:
             self.last_error = message
             self.last_error_at = datetime.now(UTC)
 
+    def stalled(self, message: str) -> None:
+        """Record a send the broker has not acknowledged for a while: disconnected until it answers."""
+        with self._lock:
+            self.stalls += 1
+            self.connected = False
+            self.last_error = message
+            self.last_error_at = datetime.now(UTC)
+
     def total_records(self, topic: str | None = None) -> int:
         """Records sent to ``topic`` (all topics when None)."""
         with self._lock:
@@ -125,6 +134,7 @@ class EngineStats:
                 "last_error_at": self.last_error_at,
                 "reconnects": self.reconnects,
                 "send_errors": self.send_errors,
+                "stalls": self.stalls,
                 "send_latency": {
                     "buckets": list(self.send_latency.buckets),
                     "counts": list(self.send_latency.counts),

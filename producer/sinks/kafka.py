@@ -32,6 +32,7 @@ FAILURES: tuple[type[BaseException], ...] = (KafkaError, TimeoutError, OSError)
 BATCH_BYTES = 512 * 1024
 REQUEST_TIMEOUT_MS = 15_000
 OPERATION_TIMEOUT = 60.0
+STALL_SECONDS = 3.0
 
 
 class SinkError(Exception):
@@ -166,12 +167,27 @@ class KafkaSink:
         await self._guard(run(), "transaction")
 
     async def _guard(self, operation: Any, what: str) -> None:
+        """Await ``operation``; past :data:`STALL_SECONDS` mark the sink disconnected (aiokafka keeps
+        retrying inside), past :data:`OPERATION_TIMEOUT` give up with :class:`SinkError`."""
+        task = asyncio.ensure_future(operation)
         try:
-            await asyncio.wait_for(operation, timeout=OPERATION_TIMEOUT)
+            done, _ = await asyncio.wait({task}, timeout=STALL_SECONDS)
+            if not done:
+                self.stats.stalled(f"{what}: no acknowledgement from the broker for {STALL_SECONDS:.0f} s")
+                self.log.warning(
+                    "kafka", "waiting for the broker", operation=what, after_seconds=STALL_SECONDS
+                )
+                await asyncio.wait_for(task, timeout=OPERATION_TIMEOUT - STALL_SECONDS)
+                self.log.info("kafka", "broker answered again", operation=what)
+            task.result()
         except FAILURES as error:
             message = f"{what} failed: {type(error).__name__}: {error}"
             self.stats.error(message)
             raise SinkError(message) from error
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         self.stats.connected = True
 
     async def _send(self, outgoing: Outgoing) -> None:

@@ -28,6 +28,7 @@ class TopicRecords:
     keys: list[bytes] = field(default_factory=list)
     values: list[bytes] = field(default_factory=list)
     headers: list[dict[str, bytes]] = field(default_factory=list)
+    timestamps_ms: list[int] = field(default_factory=list)
 
 
 def producer_config(preset: str, bootstrap: str, prefix: str, **overrides: object) -> SeedstreamConfig:
@@ -68,6 +69,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> Topic
                         result.keys.append(message.key)
                         result.values.append(message.value)
                         result.headers.append(dict(message.headers or ()))
+                        result.timestamps_ms.append(message.timestamp)
     finally:
         await consumer.stop()
     return result
