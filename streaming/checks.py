@@ -129,4 +129,3 @@ def interval_checks(
         F.lit(watermark).cast("timestamp").alias("watermark"),
         F.lit(checked_at).cast("timestamp").alias("checked_at"),
     )
-

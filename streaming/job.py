@@ -25,10 +25,12 @@ persisted watermark is not advanced, so a later run still accepts on-time record
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from delta.tables import DeltaTable
@@ -94,8 +96,11 @@ class Pipeline:
     config: SeedstreamConfig
     layout: Layout
     query_id: str | None = None
+    checks_log: Path | None = None
     last_watermark: datetime | None = field(default=None, init=False)
     batch_rows: dict[str, int] = field(default_factory=dict, init=False)
+    rows_written: dict[str, int] = field(default_factory=dict, init=False)
+    intervals_checked: dict[str, str] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         scenario = get_scenario(self.config.scenario)
@@ -288,9 +293,16 @@ class Pipeline:
                 (F.col("event_date") >= F.lit(watermark.date())) & (F.col("timestamp") >= F.lit(watermark))
             )
         accepted = silver.valid(events)
-        fresh = silver.dedup_events(self._event_rows(accepted), existing.select("event_id"))
-        append_idempotent(fresh, self.events_path, self._writer_id("events"), batch_id, "event_date")
+        fresh = silver.dedup_events(self._event_rows(accepted), existing.select("event_id")).persist()
+        try:
+            append_idempotent(fresh, self.events_path, self._writer_id("events"), batch_id, "event_date")
+            self._count("driver_events", fresh)
+        finally:
+            fresh.unpersist()
         return accepted
+
+    def _count(self, table: str, frame: DataFrame) -> None:
+        self.rows_written[table] = self.rows_written.get(table, 0) + int(frame.count())
 
     def _write_quarantine(self, rejected: list[DataFrame], batch_id: int) -> None:
         frame = reduce(lambda left, right: left.unionByName(right), rejected)
@@ -366,7 +378,14 @@ class Pipeline:
         truth = self.spark.read.format("delta").load(self.truth_path)
         rows = interval_checks.interval_checks(
             intervals, truth, events, self.event_types, watermark, datetime.now(UTC)
-        )
+        ).persist()
+        try:
+            self._merge_check_rows(rows)
+            self._log_checks(rows)
+        finally:
+            rows.unpersist()
+
+    def _merge_check_rows(self, rows: DataFrame) -> None:
         (
             DeltaTable.forPath(self.spark, self.checks_path)
             .alias("t")
@@ -375,6 +394,42 @@ class Pipeline:
             .whenNotMatchedInsertAll()
             .execute()
         )
+
+    def _log_checks(self, rows: DataFrame) -> None:
+        """Remember each checked interval's overall status; append it to the checks log (JSON lines)."""
+        per_interval = (
+            rows.groupBy("batch_id")
+            .agg(
+                F.sort_array(F.collect_set("status")).alias("statuses"),
+                F.sum("expected").alias("expected"),
+                F.sum("observed").alias("observed"),
+                F.first("watermark").alias("watermark"),
+            )
+            .orderBy("batch_id")
+            .collect()
+        )
+        lines = []
+        for row in per_interval:
+            statuses = [status for status in row["statuses"] if status != interval_checks.COMPLETE]
+            status = statuses[0] if statuses else interval_checks.COMPLETE
+            self.intervals_checked[row["batch_id"]] = status
+            lines.append(
+                json.dumps(
+                    {
+                        "batch_id": row["batch_id"],
+                        "status": status,
+                        "expected": row["expected"],
+                        "observed": row["observed"],
+                        "watermark": row["watermark"].isoformat() if row["watermark"] else None,
+                        "checked_at": datetime.now(UTC).isoformat(),
+                    },
+                    separators=(",", ":"),
+                )
+            )
+        if self.checks_log is not None and lines:
+            self.checks_log.parent.mkdir(parents=True, exist_ok=True)
+            with self.checks_log.open("a", encoding="utf-8") as file:
+                file.write("\n".join(lines) + "\n")
 
     # -- the query ------------------------------------------------------------------------------
 
@@ -443,4 +498,3 @@ def tables_of(config: SeedstreamConfig, data_dir: str) -> dict[str, str]:
     tables["interval_checks"] = pipeline_layout.checks()
     tables["watermarks"] = pipeline_layout.checks("watermarks")
     return tables
-

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,16 @@ from pyspark.sql.streaming.listener import StreamingQueryListener
 log = logging.getLogger(__name__)
 
 PROGRESS_LOG = "streaming-progress.jsonl"
+CHECKS_LOG = "checks.jsonl"
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    """What the job knows beyond Spark's progress: its watermark, rows written, interval statuses."""
+
+    watermark: datetime | None = None
+    rows_written: dict[str, int] = field(default_factory=dict)
+    intervals_checked: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -40,6 +50,9 @@ class Metrics:
     state_rows: Gauge
     kafka_offsets_behind_latest: Gauge
     batches_total: Gauge
+    silver_rows: Gauge
+    interval_checks_total: Gauge
+    interval_checks_complete: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -63,6 +76,20 @@ class Metrics:
                 "kafka_offsets_behind_latest", "Max offsets behind the latest, over partitions."
             ),
             batches_total=gauge("batches_total", "Micro-batches completed since the job started."),
+            silver_rows=Gauge(
+                "seedstream_silver_rows",
+                "Rows this job appended to a silver table.",
+                ["table"],
+                registry=registry,
+            ),
+            interval_checks_total=Gauge(
+                "seedstream_interval_checks_total", "Intervals checked by this job.", registry=registry
+            ),
+            interval_checks_complete=Gauge(
+                "seedstream_interval_checks_complete",
+                "Intervals checked complete by this job.",
+                registry=registry,
+            ),
         )
 
     def serve(self, host: str, port: int) -> int:
@@ -96,11 +123,11 @@ class ProgressListener(StreamingQueryListener):
         self,
         metrics: Metrics,
         log_path: Path | None,
-        watermark: Callable[[], datetime | None] = lambda: None,
+        status: Callable[[], PipelineStatus] = lambda: PipelineStatus(),
     ) -> None:
         self.metrics = metrics
         self.log_path = log_path
-        self.watermark = watermark
+        self.status = status
         self._lock = threading.Lock()
         self._batches: dict[str, int] = {}
         if log_path is not None:
@@ -133,7 +160,14 @@ class ProgressListener(StreamingQueryListener):
         metrics.input_rows.labels(query).set(progress.numInputRows or 0)
         metrics.batch_id.labels(query).set(progress.batchId)
         metrics.state_rows.labels(query).set(sum(op.numRowsTotal for op in progress.stateOperators))
-        own = self.watermark()
+        status = self.status()
+        own = status.watermark
+        for table, rows in status.rows_written.items():
+            metrics.silver_rows.labels(table).set(rows)
+        metrics.interval_checks_total.set(len(status.intervals_checked))
+        metrics.interval_checks_complete.set(
+            sum(1 for value in status.intervals_checked.values() if value == "complete")
+        )
         watermark = _watermark_seconds(progress, own)
         if watermark is not None:
             metrics.watermark_seconds.labels(query).set(watermark)

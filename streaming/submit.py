@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from producer.errors import SeedstreamError
 from streaming.job import Layout, Pipeline
-from streaming.observability import PROGRESS_LOG, Metrics, ProgressListener
+from streaming.observability import CHECKS_LOG, PROGRESS_LOG, Metrics, PipelineStatus, ProgressListener
 from streaming.session import SparkSettings, build_spark
 
 if TYPE_CHECKING:
@@ -101,7 +101,10 @@ def run_stream(
     """
     root = data_dir_uri(data_dir)
     session = spark or session_for(config)
-    pipeline = Pipeline(session, config, Layout(root))
+    local = _local_dir(root)
+    pipeline = Pipeline(
+        session, config, Layout(root), checks_log=local / "logs" / CHECKS_LOG if local else None
+    )
     metrics = Metrics.create()
     metrics_port = None
     if config.streaming.metrics_port is not None:
@@ -112,9 +115,12 @@ def run_stream(
                 f"cannot serve metrics on {config.streaming.metrics_host}:{config.streaming.metrics_port}: "
                 f"{error.strerror}; set SEEDSTREAM_STREAMING__METRICS_PORT to a free port"
             ) from None
-    local = _local_dir(root)
     listener = ProgressListener(
-        metrics, local / "logs" / PROGRESS_LOG if local is not None else None, lambda: pipeline.last_watermark
+        metrics,
+        local / "logs" / PROGRESS_LOG if local is not None else None,
+        lambda: PipelineStatus(
+            pipeline.last_watermark, dict(pipeline.rows_written), dict(pipeline.intervals_checked)
+        ),
     )
     session.streams.addListener(listener)
     try:
