@@ -1,0 +1,311 @@
+"""The sidecar against a real engine and broker, through an in-process httpx ASGI client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from producer_support import producer_config, read_topic, topic_names
+
+from producer.api import create_app
+from producer.config import SeedstreamConfig
+from producer.engine import Engine
+
+pytestmark = pytest.mark.kafka
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` every 50 ms for at most ``timeout`` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+@dataclass
+class Sidecar:
+    """A running engine, its app and a client talking to the app in this event loop."""
+
+    engine: Engine
+    config: SeedstreamConfig
+    client: httpx.AsyncClient
+    topics: dict[str, str]
+
+
+SidecarFactory = Callable[..., Awaitable[Sidecar]]
+
+
+@pytest.fixture
+async def sidecar_factory(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], data_dir_factory: Callable[[str], Path]
+) -> AsyncIterator[SidecarFactory]:
+    """``await sidecar_factory(delivery="batch")``: a started engine (PT1S intervals) and a client."""
+    started: list[tuple[Engine, asyncio.Task[None], httpx.AsyncClient]] = []
+
+    async def make(**overrides: Any) -> Sidecar:
+        settings: dict[str, Any] = {
+            "seed": 7,
+            "fleet__interval": "PT1S",
+            "fleet__company_onboarding_interval": "PT2S",
+            **overrides,
+        }
+        config = producer_config("emulated.5s", kafka_bootstrap, unique_name("side") + ".", **settings)
+        engine = Engine(config, data_dir_factory("producer"), connect_timeout=30)
+        task = asyncio.create_task(engine.run())
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(engine)), base_url="http://sidecar"
+        )
+        started.append((engine, task, client))
+        return Sidecar(engine, config, client, topic_names(config))
+
+    yield make
+    for engine, task, client in started:
+        await client.aclose()
+        engine.request_stop("test")
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def test_health_has_the_seed_schema_plus_mode_reinit_and_kafka(sidecar_factory: SidecarFactory) -> None:
+    side = await sidecar_factory()
+    await until(lambda: side.engine.state.intervals_published >= 1, 30, "a first interval")
+    response = await side.client.get("/api/health")
+    assert response.status_code == 200
+    health = response.json()
+    assert health["status"] == "running"
+    assert set(health["uptime"]) == {"seconds", "hours", "start_time"} and health["uptime"]["seconds"] > 0
+    assert health["company_generator"]["total_batches"] >= 1
+    assert set(health["company_generator"]) == {"total_batches", "last_batch_time", "idle_seconds"}
+    driver = health["driver_generator"]
+    assert driver["total_batches"] >= 1 and driver["last_interval_end"] and driver["idle_seconds"] >= 0
+    assert health["lifecycle"] == {"paused": False, "shutdown_requested": False, "phase": "running"}
+    assert (
+        health["state"]["state_file"] == str(side.engine.paths.state_file) and health["state"]["last_saved"]
+    )
+    assert health["generation_mode"] == "emulated"
+    assert health["emulated_config"] == {
+        "company_interval_seconds": 2.0,
+        "driver_interval_seconds": 1.0,
+        "companies_per_batch": 10,
+        "events_per_batch_range": [3, 10],
+    }
+    assert health["auto_reinit"] == {"performed": False, "at": None, "actions": [], "missing_files": []}
+    assert health["kafka"]["connected"] is True
+    assert health["kafka"]["bootstrap"] == side.config.kafka.bootstrap_servers
+    assert health["seed"] == 7 and health["shard"] == "0/1"
+
+
+async def test_pause_stops_production_resume_restarts_both_idempotent(
+    sidecar_factory: SidecarFactory,
+) -> None:
+    side = await sidecar_factory(delivery="batch")
+    engine = side.engine
+    await until(lambda: engine.state.intervals_published >= 1, 30, "a first interval")
+    first = (await side.client.post("/api/pause")).json()
+    assert first["status"] == "paused" and first["paused"] is True and first["changed"] is True
+    again = (await side.client.post("/api/pause")).json()
+    assert again["status"] == "paused" and again["changed"] is False
+    await asyncio.sleep(0.5)  # an interval already in flight may still be acknowledged
+    records = engine.stats.total_records()
+    truth = len((await read_topic(engine.config.kafka.bootstrap_servers, side.topics["ground_truth"])).values)
+    await asyncio.sleep(2.5)
+    assert engine.stats.total_records() == records
+    assert (
+        len((await read_topic(engine.config.kafka.bootstrap_servers, side.topics["ground_truth"])).values)
+        == truth
+    )
+    health = (await side.client.get("/api/health")).json()
+    assert health["status"] == "paused" and health["lifecycle"]["paused"] is True
+    assert "seedstream_paused 1.0" in (await side.client.get("/metrics")).text
+
+    resumed = (await side.client.post("/api/resume")).json()
+    assert resumed["status"] == "running" and resumed["changed"] is True
+    assert (await side.client.post("/api/resume")).json()["changed"] is False
+    assert resumed["auto_reinit"]["performed"] is False
+    await until(lambda: engine.stats.total_records() > records, 15, "records after resume")
+    assert "seedstream_paused 0.0" in (await side.client.get("/metrics")).text
+
+
+async def test_clean_while_running_is_409_with_a_clear_message(sidecar_factory: SidecarFactory) -> None:
+    side = await sidecar_factory()
+    await until(lambda: side.engine.state.intervals_published >= 1, 30, "a first interval")
+    response = await side.client.post("/api/clean")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["error"] == "not_paused" and "POST /api/pause" in body["message"]
+    assert "Traceback" not in response.text
+    assert side.engine.paths.state_file.exists()
+
+
+@asynccontextmanager
+async def running_consumer(bootstrap: str, topic: str) -> AsyncIterator[list[bytes]]:
+    """A consumer that keeps reading ``topic`` (every partition, from the beginning) into a list."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await asyncio.wait_for(consumer.start(), 30)
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    consumer.assign([TopicPartition(topic, partition) for partition in sorted(partitions)])
+    seen: list[bytes] = []
+
+    async def pump() -> None:
+        async for message in consumer:
+            assert message.value is not None
+            seen.append(message.value)
+
+    task = asyncio.create_task(pump())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await consumer.stop()
+
+
+async def test_clean_empties_files_and_topics_then_first_resume_reinitialises_once(
+    sidecar_factory: SidecarFactory,
+) -> None:
+    side = await sidecar_factory(delivery="batch")
+    engine, client = side.engine, side.client
+    bootstrap = engine.config.kafka.bootstrap_servers
+    await until(lambda: engine.state.intervals_published >= 2, 30, "two intervals")
+    async with running_consumer(bootstrap, side.topics["events"]) as seen:
+        await until(lambda: len(seen) > 0, 15, "the running consumer reading events")
+        assert (await client.post("/api/pause")).status_code == 200
+        await asyncio.sleep(0.5)
+        state_file, manifest = engine.paths.state_file, engine.paths.manifest_file
+        assert state_file.exists() and manifest.exists()
+        response = await client.post("/api/clean")
+        assert response.status_code == 200, response.text
+        cleaned = response.json()
+        assert cleaned["status"] == "cleaned"
+        assert set(cleaned["deleted_files"]) == {str(state_file), str(manifest)}
+        assert set(cleaned["deleted_records"]) == set(side.topics.values())
+        assert all(count > 0 for count in cleaned["deleted_records"].values()), cleaned
+        assert cleaned["deleted_count"] == 2 + sum(cleaned["deleted_records"].values())
+        assert cleaned["skipped"] == []
+        for topic in side.topics.values():
+            assert (await read_topic(bootstrap, topic)).values == [], f"{topic} still holds old records"
+        state = json.loads(state_file.read_text())  # rewritten fresh (still paused, counters at zero)
+        assert (
+            state["paused"] is True and state["intervals_published"] == 0 and state["last_batch_id"] is None
+        )
+        before_resume = len(seen)
+
+        resumed = (await client.post("/api/resume")).json()
+        reinit = resumed["auto_reinit"]
+        assert resumed["status"] == "running" and reinit["performed"] is True and reinit["at"]
+        entities_action, events_action, truth_action = reinit["actions"]
+        assert (
+            entities_action.startswith(side.topics["entities"] + ":")
+            and int(entities_action.split(":")[1]) >= 10
+        )
+        assert events_action.startswith(side.topics["events"] + ":")
+        assert truth_action.startswith(side.topics["ground_truth"] + ":")
+        assert str(state_file) in reinit["missing_files"]
+        assert f"kafka:{side.topics['events']}" in reinit["missing_files"]
+        # the consumer that was running through the clean keeps receiving the new records
+        await until(lambda: len(seen) > before_resume, 15, "new events on the running consumer")
+
+    companies = await read_topic(bootstrap, side.topics["entities"])
+    assert len(companies.values) >= int(entities_action.split(":")[1])
+    truth = await read_topic(bootstrap, side.topics["ground_truth"])
+    assert json.loads(truth.values[0])["batch_id"] == truth_action.split(":", 1)[1]
+
+    # once: a later pause/resume does not re-initialise again, and health keeps reporting it
+    assert (await client.post("/api/pause")).status_code == 200
+    again = (await client.post("/api/resume")).json()
+    assert again["auto_reinit"] == reinit
+    assert (await client.get("/api/health")).json()["auto_reinit"] == reinit
+
+
+async def test_logs_filter_by_level_and_since_and_page_with_next_since(
+    sidecar_factory: SidecarFactory,
+) -> None:
+    side = await sidecar_factory()
+    engine, client = side.engine, side.client
+    marker = engine.log.info("test", "marker").timestamp
+    for index in range(7):
+        engine.log.info("test", f"entry {index}", index=index)
+    engine.log.warning("test", "a warning", detail={"nested": True})
+
+    latest = (await client.get("/api/logs", params={"limit": 2})).json()
+    assert latest["totalReturned"] == len(latest["entries"]) <= 2
+    assert set(latest["entries"][0]) == {"ts", "level", "component", "message", "metadata"}
+
+    warnings = (await client.get("/api/logs", params={"level": "warning", "limit": 500})).json()["entries"]
+    assert warnings and all(entry["level"] in {"warning", "error"} for entry in warnings)
+    assert any(
+        entry["message"] == "a warning" and entry["metadata"] == {"detail": {"nested": True}}
+        for entry in warnings
+    )
+
+    pages: list[str] = []
+    since = marker.isoformat()  # "+00:00" sent as "%2B00:00" by httpx
+    for _ in range(10):
+        page = (await client.get("/api/logs", params={"since": since, "limit": 3})).json()
+        mine = [entry["message"] for entry in page["entries"] if entry["component"] == "test"]
+        pages += mine
+        if page["totalReturned"] == 0:
+            assert page["nextSince"] is not None
+            break
+        since = page["nextSince"]
+    assert pages[:8] == [f"entry {index}" for index in range(7)] + ["a warning"]
+
+    # an unencoded "+" arrives as a space and is still understood
+    raw = marker.isoformat()
+    unencoded = await client.get(f"/api/logs?limit=500&since={raw}")
+    assert unencoded.status_code == 200
+    assert [e["message"] for e in unencoded.json()["entries"] if e["component"] == "test"][:1] == ["entry 0"]
+
+    for params, name in (
+        ({"since": "yesterday"}, "since"),
+        ({"level": "loud"}, "level"),
+        ({"limit": 0}, "limit"),
+    ):
+        bad = await client.get("/api/logs", params=params)
+        assert bad.status_code == 422 and name in bad.json()["message"], bad.text
+
+
+async def test_metrics_expose_production_per_topic(sidecar_factory: SidecarFactory) -> None:
+    side = await sidecar_factory()
+    await until(lambda: side.engine.state.intervals_published >= 1, 30, "a first interval")
+    response = await side.client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    events_topic = side.topics["events"]
+    line = next(
+        row
+        for row in text.splitlines()
+        if row.startswith(f'seedstream_events_produced_total{{topic="{events_topic}"}}')
+    )
+    assert float(line.split()[-1]) > 0
+    for name in (
+        "seedstream_batches_produced_total{",
+        "seedstream_bytes_produced_total{",
+        "seedstream_send_errors_total ",
+        'seedstream_send_latency_seconds_bucket{le="+Inf"}',
+        "seedstream_send_latency_seconds_count ",
+        "seedstream_paused 0.0",
+        "seedstream_kafka_connected 1.0",
+        "seedstream_last_interval_end_timestamp_seconds ",
+    ):
+        assert name in text, name
+    # each app has its own registry: a second app on the same engine serves the same metrics
+    other = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(side.engine)), base_url="http://other"
+    )
+    async with other:
+        assert "seedstream_events_produced_total" in (await other.get("/metrics")).text
