@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from producer_support import producer_config, read_topic, topic_names
 
 from producer.api import create_app
@@ -146,6 +148,18 @@ async def test_clean_while_running_is_409_with_a_clear_message(sidecar_factory: 
     assert side.engine.paths.state_file.exists()
 
 
+async def cleanup_policy(bootstrap: str, topic: str) -> str:
+    """The topic's ``cleanup.policy`` as the broker reports it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await asyncio.wait_for(admin.start(), 30)
+    try:
+        (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    entries = {entry[0]: entry[1] for entry in response.resources[0][4]}
+    return str(entries["cleanup.policy"])
+
+
 @asynccontextmanager
 async def running_consumer(bootstrap: str, topic: str) -> AsyncIterator[list[bytes]]:
     """A consumer that keeps reading ``topic`` (every partition, from the beginning) into a list."""
@@ -198,6 +212,7 @@ async def test_clean_empties_files_and_topics_then_first_resume_reinitialises_on
         assert cleaned["skipped"] == []
         for topic in side.topics.values():
             assert (await read_topic(bootstrap, topic)).values == [], f"{topic} still holds old records"
+        assert await cleanup_policy(bootstrap, side.topics["entities"]) == "compact"  # restored
         state = json.loads(state_file.read_text())  # rewritten fresh (still paused, counters at zero)
         assert (
             state["paused"] is True and state["intervals_published"] == 0 and state["last_batch_id"] is None

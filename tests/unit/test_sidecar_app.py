@@ -1,0 +1,139 @@
+"""The sidecar app without Kafka: an engine that is built but not started, an in-process client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from producer.api import create_app
+from producer.api.security import check_bind, is_loopback
+from producer.config import ApiSettings, load_config
+from producer.engine import Engine
+from producer.errors import SeedstreamError
+from producer.testing import make_config
+
+Client = Callable[..., httpx.AsyncClient]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """An engine that was never run (no broker needed)."""
+    built = Engine(make_config("emulated.5s", seed=7), tmp_path / "data")
+    yield built
+    built.log.close()
+
+
+@pytest.fixture
+async def client(engine: Engine) -> AsyncIterator[Client]:
+    """``client(token=…, max_body_bytes=…)``: an httpx client on a fresh app for ``engine``."""
+    opened: list[httpx.AsyncClient] = []
+
+    def make(**settings: object) -> httpx.AsyncClient:
+        app = create_app(engine, ApiSettings.model_validate(settings))
+        opened.append(httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar"))
+        return opened[-1]
+
+    yield make
+    for each in opened:
+        await each.aclose()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_loopback_binds_need_no_token(host: str) -> None:
+    assert is_loopback(host)
+    check_bind(host, None)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "example.com"])
+def test_non_loopback_bind_without_token_is_refused(host: str) -> None:
+    assert not is_loopback(host)
+    with pytest.raises(SeedstreamError, match="SEEDSTREAM_API_TOKEN") as refused:
+        check_bind(host, None)
+    assert "\n" not in str(refused.value) and host in str(refused.value)
+    check_bind(host, SecretStr("t0ken"))
+
+
+def test_token_comes_from_seedstream_api_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEEDSTREAM_API_TOKEN", raising=False)
+    assert load_config("emulated.5s").api.token is None
+    monkeypatch.setenv("SEEDSTREAM_API_TOKEN", "s3cret")
+    api = load_config("emulated.5s").api
+    assert api.token is not None and api.token.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(api)
+    assert (api.host, api.port) == ("127.0.0.1", 18000)
+    monkeypatch.setenv("SEEDSTREAM_API_TOKEN", "  ")
+    assert load_config("emulated.5s").api.token is None
+
+
+async def test_post_routes_need_the_bearer_token_when_one_is_set(client: Client, engine: Engine) -> None:
+    secured = client(token="s3cret")
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic czNjcmV0"}):
+        response = await secured.post("/api/pause", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.json()["error"] == "unauthorized" and response.headers["www-authenticate"] == "Bearer"
+    assert not engine.paused
+    assert (await secured.get("/api/health")).status_code == 200  # reads stay open
+    ok = await secured.post("/api/pause", headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200 and engine.paused
+    assert (
+        "bearer" in str((await secured.get("/openapi.json")).json()["components"]["securitySchemes"]).lower()
+    )
+
+
+async def test_without_a_token_post_routes_are_open(client: Client, engine: Engine) -> None:
+    open_app = client()
+    assert (await open_app.post("/api/pause")).json()["changed"] is True
+    assert "securitySchemes" not in (await open_app.get("/openapi.json")).json().get("components", {})
+
+
+async def test_bodies_over_the_limit_are_413(client: Client) -> None:
+    small = client(max_body_bytes=1024)
+    response = await small.post("/api/pause", content=b"x" * 4096)
+    assert response.status_code == 413 and "1024 bytes" in response.json()["message"]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b"y" * 512
+
+    chunked = await small.post("/api/pause", content=chunks())
+    assert chunked.status_code == 413
+    assert (await small.post("/api/pause", content=b"{}")).status_code == 200
+
+
+async def test_errors_are_json_without_stack_traces(client: Client) -> None:
+    app = client()
+    missing = await app.get("/api/nope")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    wrong_method = await app.get("/api/pause")
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
+    invalid = await app.get("/api/logs", params={"since": "not-a-time"})
+    assert invalid.status_code == 422
+    body = invalid.json()
+    assert (
+        body["error"] == "invalid_request" and "since" in body["message"] and "Traceback" not in invalid.text
+    )
+
+
+async def test_clean_needs_pause_and_swagger_is_served(client: Client) -> None:
+    app = client()
+    refused = await app.post("/api/clean")
+    assert refused.status_code == 409 and "pause" in refused.json()["message"]
+    assert (await app.get("/docs")).status_code == 200
+    schema = (await app.get("/openapi.json")).json()
+    assert set(schema["paths"]) == {
+        "/api/health", "/api/pause", "/api/resume", "/api/clean", "/api/logs", "/metrics"
+    }  # fmt: skip
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            ok = operation["responses"]["200"]["content"]
+            assert any("schema" in media for media in ok.values()), path
+
+
+async def test_health_before_the_engine_started(client: Client) -> None:
+    health = (await client().get("/api/health")).json()
+    assert health["status"] == "running" and health["lifecycle"]["phase"] == "starting"
+    assert health["company_generator"]["idle_seconds"] is None and health["kafka"]["connected"] is False
