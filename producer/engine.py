@@ -29,25 +29,22 @@ from producer.clock import align_down, batch_id, format_instant, intervals
 from producer.config import SeedstreamConfig
 from producer.dataset import Dataset, Shard, load_or_create_descriptor
 from producer.errors import BadInputError, SeedstreamError
+from producer.lifecycle import Lifecycle
 from producer.logs import EventLog
+from producer.modes import run_backfill, run_realtime
 from producer.publish import RecordFactory, last_committed_interval
+from producer.retry import StopRequested, until_sent
 from producer.scenarios import get_scenario
-from producer.sinks.kafka import FAILURES, KafkaSink, SinkError
+from producer.sinks.kafka import KafkaSink
 from producer.sinks.topics import ensure_topics, topic_layouts
 from producer.state import DataPaths, StateStore
 from producer.stats import EngineStats
 
 STOP_GRACE_SECONDS = 8.0
-RETRIED: tuple[type[BaseException], ...] = (SinkError, SeedstreamError, *FAILURES)
-MAX_BACKOFF_SECONDS = 10.0
 
 
 class EngineNotPaused(SeedstreamError):
     """``clean`` was asked of a producer that is not paused."""
-
-
-class _StopRequested(Exception):
-    """Raised inside the run loop when a stop interrupts a retry."""
 
 
 @dataclass(frozen=True)
@@ -87,16 +84,13 @@ class Engine:
         self.connect_timeout = connect_timeout
         self.dataset: Dataset | None = None
         self._now = now or (lambda: datetime.now(UTC))
-        self._paused = self.state.paused
+        self.lifecycle = Lifecycle(self.state.paused, self._now)
         self._state_lock = threading.RLock()
-        self._stop = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._forced = False
         self._sink: KafkaSink | None = None
         self._factory: RecordFactory | None = None
-        self._topics_missing = True
+        self.topics_missing = True
         self._paced_cursor: tuple[datetime, int] | None = None
 
     # -- control (thread-safe) -------------------------------------------------------------------
@@ -104,44 +98,40 @@ class Engine:
     @property
     def paused(self) -> bool:
         """Whether publishing is paused."""
-        return self._paused
+        return self.lifecycle.paused
 
     def pause(self, source: str = "api") -> bool:
         """Stop sending records (persisted); False when already paused."""
         with self._state_lock:
-            if self._paused:
+            if not self.lifecycle.set_paused(True):
                 return False
-            self._paused = self.state.paused = True
+            self.state.paused = True
             self.store.save(self.state)
         self.stats.status = "paused"
         self.log.info("lifecycle", "paused", source=source, next_interval=self.state.next_interval)
-        self._notify()
         return True
 
     def resume(self, source: str = "api") -> bool:
         """Continue sending (persisted); False when not paused."""
         with self._state_lock:
-            if not self._paused:
+            if not self.lifecycle.set_paused(False):
                 return False
-            self._paused = self.state.paused = False
+            self.state.paused = False
             self.store.save(self.state)
         self.stats.status = "running"
         self.log.info("lifecycle", "resumed", source=source)
-        self._notify()
         return True
 
     def request_stop(self, source: str = "api") -> None:
         """Stop gracefully: finish or abort the open interval, persist state, return from :meth:`run`."""
-        loop = self._loop
-        if loop is not None and not self._on_loop():
+        loop = self.lifecycle.loop
+        if loop is not None and not self.lifecycle.on_loop():
             loop.call_soon_threadsafe(self.request_stop, source)
             return
-        if self._stop.is_set():
+        if not self.lifecycle.stop():
             return
         self.log.info("lifecycle", "stop requested", source=source)
         self.stats.status = "stopping"
-        self._stop.set()
-        self._wake.set()
         if loop is not None:
             loop.call_later(STOP_GRACE_SECONDS, self._force_stop)
 
@@ -151,7 +141,7 @@ class Engine:
         The next :meth:`resume` re-initialises: topics are recreated and the baseline entities
         republished before the current interval. Returns what was deleted.
         """
-        if not self._paused:
+        if not self.paused:
             raise EngineNotPaused("clean needs the producer paused: pause it first (POST /api/pause)")
         from aiokafka.admin import AIOKafkaAdminClient
 
@@ -172,7 +162,7 @@ class Engine:
                 path.unlink()
                 deleted.append(str(path))
         self.reset_progress()
-        self._topics_missing = True
+        self.topics_missing = True
         self.log.warning("lifecycle", "cleaned", deleted=deleted)
         return deleted
 
@@ -204,18 +194,18 @@ class Engine:
     async def run(self, request: RunRequest | None = None) -> None:
         """Run until the backfill ends (without ``follow``) or a stop is requested."""
         request = request or RunRequest()
-        self._loop = asyncio.get_running_loop()
+        self.lifecycle.bind(asyncio.get_running_loop())
         self._task = asyncio.current_task()
         try:
             await self._prepare(request)
             if request.backfill:
                 assert request.end is not None
-                await self._backfill(request.end)
+                await run_backfill(self, request.end)
                 if not request.follow:
                     return
-            if not self._stop.is_set():
-                await self._realtime()
-        except _StopRequested:
+            if not self.lifecycle.stopping:
+                await run_realtime(self)
+        except StopRequested:
             pass
         except asyncio.CancelledError:
             if not self._forced:
@@ -250,7 +240,7 @@ class Engine:
             if self.state.next_interval is None:
                 self.state.next_interval = request.start or dataset.epoch
         self._factory = RecordFactory(self.scenario, dataset, self.shard, self.config.kafka.topic_prefix)
-        self.stats.status = "paused" if self._paused else "running"
+        self.stats.status = "paused" if self.lifecycle.paused else "running"
         transactional = request.backfill or self.config.delivery == "batch"
         self.log.info(
             "engine",
@@ -259,15 +249,16 @@ class Engine:
             epoch=dataset.epoch,
             shard=str(self.shard),
             next_interval=self.state.next_interval,
-            paused=self._paused,
+            paused=self.lifecycle.paused,
             backfill=request.backfill,
             delivery=self.config.delivery,
         )
-        await self._use_sink(transactional, self.connect_timeout)
-        await self._ensure_topics()
+        await self.use_sink(transactional, self.connect_timeout)
+        await self.ensure_topics()
         await self._adopt_kafka_resume_point()
 
-    async def _use_sink(self, transactional: bool, timeout: float) -> None:
+    async def use_sink(self, transactional: bool, timeout: float) -> None:
+        """Connect a transactional or plain sink (replacing the current one if it is the other kind)."""
         if self._sink is not None and (self._sink.transactional_id is not None) == transactional:
             return
         if self._sink is not None:
@@ -284,13 +275,14 @@ class Engine:
             "kafka", "connected", bootstrap=self.config.kafka.bootstrap_servers, transactional=transactional
         )
 
-    async def _ensure_topics(self) -> None:
+    async def ensure_topics(self) -> None:
+        """Create the dataset's topics when absent."""
         created = await ensure_topics(
             topic_layouts(self.scenario.topics(), self.config.kafka), self.config.kafka.bootstrap_servers
         )
         if created:
             self.log.info("kafka", "created topics", topics=created)
-        self._topics_missing = False
+        self.topics_missing = False
 
     async def _adopt_kafka_resume_point(self) -> None:
         newest = await self._last_committed()
@@ -320,7 +312,7 @@ class Engine:
         if self._sink is not None:
             await self._sink.close(timeout=3.0)
         with self._state_lock:
-            self.state.paused = self._paused
+            self.state.paused = self.lifecycle.paused
             self.store.save(self.state)
         self.stats.status = "stopped"
         self.log.info(
@@ -334,47 +326,8 @@ class Engine:
 
     # -- modes -----------------------------------------------------------------------------------
 
-    async def _backfill(self, end: datetime) -> None:
-        from producer.modes import publish_transactional
-
-        assert self.state.next_interval is not None
-        self.stats.mode = "backfill"
-        self.stats.backfill_total = len(list(intervals(self.state.next_interval, end, self.length)))
-        while self.state.next_interval < end and not self._stop.is_set():
-            if self._paused and not await self._wait_while_paused():
-                break
-            await publish_transactional(self, self.state.next_interval)
-            self.stats.backfill_done += 1
-        self.log.info(
-            "engine",
-            "backfill done" if self.state.next_interval >= end else "backfill interrupted",
-            next_interval=self.state.next_interval,
-            end=end,
-        )
-
-    async def _realtime(self) -> None:
-        from producer.modes import publish_paced, publish_transactional
-
-        transactional = self.config.delivery == "batch"
-        await self._use_sink(transactional, self.connect_timeout)
-        self.stats.mode = "realtime"
-        while not self._stop.is_set():
-            if self._paused:
-                if not await self._wait_while_paused():
-                    break
-                self._skip_to_current("paused")
-                continue
-            if self._topics_missing:
-                await self.retrying(self._ensure_topics)
-            assert self.state.next_interval is not None
-            interval_start = self.state.next_interval
-            if transactional:
-                if await self.sleep_until(interval_start + self.length):
-                    await publish_transactional(self, interval_start)
-            else:
-                await publish_paced(self, interval_start)
-
-    def _skip_to_current(self, reason: str) -> None:
+    def skip_to_current(self, reason: str) -> None:
+        """Record the intervals before the current one as skipped (after a pause) and jump there."""
         current = align_down(self._now(), self.length)
         with self._state_lock:
             assert self.state.next_interval is not None
@@ -391,19 +344,6 @@ class Engine:
         )
 
     # -- waiting and retrying ----------------------------------------------------------------------
-
-    def _on_loop(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            return False
-
-    def _notify(self) -> None:
-        loop = self._loop
-        if loop is not None and not self._on_loop():
-            loop.call_soon_threadsafe(self._wake.set)
-        else:
-            self._wake.set()
 
     def _force_stop(self) -> None:
         if self._task is not None and not self._task.done():
@@ -457,7 +397,7 @@ class Engine:
     @property
     def stopping(self) -> bool:
         """Whether a stop was requested."""
-        return self._stop.is_set()
+        return self.lifecycle.stopping
 
     def now(self) -> datetime:
         """The engine's clock (wall clock unless injected)."""
@@ -465,70 +405,14 @@ class Engine:
 
     async def sleep_until(self, instant: datetime) -> bool:
         """Wait until ``instant``; False when a pause or stop came first."""
-        while True:
-            self._wake.clear()
-            if self._stop.is_set() or self._paused:
-                return False
-            delay = (instant - self._now()).total_seconds()
-            if delay <= 0:
-                return True
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 1.0))
-            except TimeoutError:
-                pass
-
-    async def _wait_while_paused(self) -> bool:
-        while True:
-            self._wake.clear()
-            if self._stop.is_set():
-                return False
-            if not self._paused:
-                return True
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
+        return await self.lifecycle.sleep_until(instant)
 
     async def retrying(
         self, operation: Callable[[], Awaitable[None]], committed_check: datetime | None = None
     ) -> bool:
-        """Run ``operation`` until it succeeds, reconnecting with backoff; False if Kafka already had it.
+        """Run ``operation`` until it succeeds (see :func:`producer.retry.until_sent`)."""
+        return await until_sent(self, operation, committed_check)
 
-        With ``committed_check``, each retry first asks Kafka whether that interval's ground truth
-        was committed after all (a commit whose acknowledgement was lost), and then skips it.
-        """
-        delay, attempt = 0.5, 0
-        while True:
-            if attempt and self._stop.is_set():
-                raise _StopRequested
-            sink = self._sink
-            assert sink is not None
-            try:
-                if not sink.started:
-                    await sink.connect(timeout=10.0)
-                if attempt and committed_check is not None:
-                    newest = await self._last_committed()
-                    if newest is not None and newest >= committed_check:
-                        self.log.info(
-                            "kafka", "interval was committed before the failure", interval=committed_check
-                        )
-                        return False
-                await operation()
-                if attempt:
-                    self.log.info("kafka", "reconnected", attempts=attempt)
-                self.stats.connected = True
-                return True
-            except RETRIED as error:
-                attempt += 1
-                self.stats.error(str(error))
-                self.stats.reconnects += 1
-                self.log.warning(
-                    "kafka", "send failed; retrying", error=str(error), attempt=attempt, backoff=delay
-                )
-                await sink.reset()
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+    async def last_committed(self) -> datetime | None:
+        """The newest interval whose ground truth this shard committed to Kafka."""
+        return await self._last_committed()

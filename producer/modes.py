@@ -1,4 +1,5 @@
-"""How one interval is published: in one transaction (backfill, delivery ``batch``) or paced.
+"""The run modes (backfill, realtime) and how one interval is published: in one transaction
+(backfill, delivery ``batch``) or paced.
 
 Both first make sure every entity created before interval_start is acknowledged (in its own
 transaction or sends), so no event ever refers to an entity a consumer cannot have seen yet.
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from producer.clock import from_micros, to_micros
+from producer.clock import from_micros, intervals, to_micros
 from producer.publish import subset
 
 if TYPE_CHECKING:
@@ -127,3 +128,43 @@ async def publish_paced(engine: Engine, interval_start: datetime) -> bool:
         delivery="paced",
     )
     return True
+
+
+async def run_backfill(engine: Engine, end: datetime) -> None:
+    """Publish the intervals up to ``end`` as fast as the broker takes them (pausable)."""
+    assert engine.state.next_interval is not None
+    engine.stats.mode = "backfill"
+    engine.stats.backfill_total = len(list(intervals(engine.state.next_interval, end, engine.length)))
+    while engine.state.next_interval < end and not engine.lifecycle.stopping:
+        if engine.lifecycle.paused and not await engine.lifecycle.wait_while_paused():
+            break
+        await publish_transactional(engine, engine.state.next_interval)
+        engine.stats.backfill_done += 1
+    engine.log.info(
+        "engine",
+        "backfill done" if engine.state.next_interval >= end else "backfill interrupted",
+        next_interval=engine.state.next_interval,
+        end=end,
+    )
+
+
+async def run_realtime(engine: Engine) -> None:
+    """Follow the wall clock until stopped: batch delivery at each close, or paced."""
+    transactional = engine.config.delivery == "batch"
+    await engine.use_sink(transactional, engine.connect_timeout)
+    engine.stats.mode = "realtime"
+    while not engine.lifecycle.stopping:
+        if engine.lifecycle.paused:
+            if not await engine.lifecycle.wait_while_paused():
+                break
+            engine.skip_to_current("paused")
+            continue
+        if engine.topics_missing:
+            await engine.retrying(engine.ensure_topics)
+        assert engine.state.next_interval is not None
+        interval_start = engine.state.next_interval
+        if transactional:
+            if await engine.sleep_until(interval_start + engine.length):
+                await publish_transactional(engine, interval_start)
+        else:
+            await publish_paced(engine, interval_start)
