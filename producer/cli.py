@@ -125,8 +125,12 @@ def produce(
     to: Annotated[str | None, typer.Option("--to", help="Backfill end (exclusive).")] = None,
     follow: Annotated[bool, typer.Option("--follow", help="Then continue in realtime.")] = False,
     shard: Annotated[str | None, typer.Option("--shard", help="i/N, 0-based: one of N.")] = None,
-    api_host: Annotated[str, typer.Option("--api-host", help="Sidecar API bind address.")] = "127.0.0.1",
-    api_port: Annotated[int, typer.Option("--api-port", help="Sidecar API port.")] = 18000,
+    api_host: Annotated[
+        str | None, typer.Option("--api-host", help="Sidecar API bind address (default api.host: 127.0.0.1).")
+    ] = None,
+    api_port: Annotated[
+        int | None, typer.Option("--api-port", help="Sidecar API port (default: api.port, 18000).")
+    ] = None,
 ) -> None:
     """Publish the dataset to Kafka: realtime, or a --from/--to backfill (optionally --follow)."""
     from producer.clock import parse_instant

@@ -137,3 +137,14 @@ async def test_health_before_the_engine_started(client: Client) -> None:
     health = (await client().get("/api/health")).json()
     assert health["status"] == "running" and health["lifecycle"]["phase"] == "starting"
     assert health["company_generator"]["idle_seconds"] is None and health["kafka"]["connected"] is False
+
+
+def test_cli_flags_override_the_api_section_and_absent_flags_keep_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from producer.produce import ApiOptions
+
+    monkeypatch.setenv("SEEDSTREAM_API__HOST", "::1")
+    monkeypatch.setenv("SEEDSTREAM_API__PORT", "18123")
+    config = load_config("emulated.5s")
+    assert (ApiOptions().settings(config).host, ApiOptions().settings(config).port) == ("::1", 18123)
+    flagged = ApiOptions(host="127.0.0.1", port=18001).settings(config)
+    assert (flagged.host, flagged.port) == ("127.0.0.1", 18001)
