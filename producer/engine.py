@@ -135,42 +135,11 @@ class Engine:
         if loop is not None:
             loop.call_later(STOP_GRACE_SECONDS, self._force_stop)
 
-    async def clean(self) -> list[str]:
-        """Delete the dataset's topics and this shard's state and manifest (only while paused).
-
-        The next :meth:`resume` re-initialises: topics are recreated and the baseline entities
-        republished before the current interval. Returns what was deleted.
-        """
-        if not self.paused:
-            raise EngineNotPaused("clean needs the producer paused: pause it first (POST /api/pause)")
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        deleted: list[str] = []
-        names = [layout.name for layout in topic_layouts(self.scenario.topics(), self.config.kafka)]
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.config.kafka.bootstrap_servers)
-        try:
-            await asyncio.wait_for(admin.start(), timeout=15)
-            existing = set(await admin.list_topics())
-            doomed = [name for name in names if name in existing]
-            if doomed:
-                await asyncio.wait_for(admin.delete_topics(doomed), timeout=30)
-            deleted += doomed
-        finally:
-            await admin.close()
-        for path in (self.paths.state_file, self.paths.manifest_file):
-            if path.exists():
-                path.unlink()
-                deleted.append(str(path))
-        self.reset_progress()
-        self.topics_missing = True
-        self.log.warning("lifecycle", "cleaned", deleted=deleted)
-        return deleted
-
     def reset_progress(self) -> None:
         """After the published data was deleted: restart at the current interval, baseline first.
 
         Entities are republished from the baseline on, the counters restart at zero and the state is
-        persisted (still paused). Used by :meth:`clean` and the sidecar's clean.
+        persisted (still paused). Used by the sidecar's clean (``producer.api.cleaning``).
         """
         with self._state_lock:
             self.state.next_interval = align_down(self._now(), self.length)
