@@ -49,16 +49,17 @@ def to_bronze(kafka_records: DataFrame) -> DataFrame:
     )
 
 
-def append_idempotent(frame: DataFrame, path: str, writer_id: str, batch_id: int, partition_by: str) -> None:
+def append_idempotent(
+    frame: DataFrame, path: str, writer_id: str, batch_id: int, partition_by: str | None = None
+) -> None:
     """Append ``frame`` to the Delta table at ``path`` once per ``(writer_id, batch_id)``."""
-    (
+    writer = (
         frame.write.format("delta")
         .mode("append")
         .option("txnAppId", writer_id)
         .option("txnVersion", batch_id)
-        .partitionBy(partition_by)
-        .save(path)
     )
+    (writer.partitionBy(partition_by) if partition_by else writer).save(path)
 
 
 def write_bronze(bronze: DataFrame, tables: dict[str, str], writer_id: str, batch_id: int) -> None:

@@ -5,7 +5,7 @@ that references it, so a micro-batch whose end offsets include an event also inc
 Processing each micro-batch in a fixed order (bronze, then entities, ground truth, events, then
 checks) makes the company checks exact; separate queries per topic could run events ahead of
 companies. It also gives every table the same exactly-once mechanism: appends use Delta's
-idempotent writes (``txnAppId`` = this checkpoint's stable query id, ``txnVersion`` = the
+idempotent writes (``txnAppId`` = this checkpoint's stable query id + table, ``txnVersion`` = the
 micro-batch id) and MERGEs are idempotent by construction, so a micro-batch replayed after a crash
 changes nothing it already wrote.
 
@@ -19,8 +19,9 @@ exactly the rows ``dropDuplicatesWithinWatermark`` would keep.
 
 Checks: after each micro-batch, intervals whose ``interval_end + allowed_lateness`` the new
 watermark has passed are checked. An ``--available-now`` run ends like bounded input in Flink: the
-watermark goes to +∞ and every interval seen is checked (:meth:`Pipeline.final_checks`); the
-persisted watermark is not advanced, so a later run still accepts on-time records and re-checks.
+watermark goes to +∞ and every interval seen and not yet closed is checked
+(:meth:`Pipeline.final_checks`, rows with a null ``watermark``); the persisted watermark is not
+advanced, so a later run still accepts on-time records and re-checks those intervals when they close.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from producer.clock import format_duration
+from producer.clock import format_duration, parse_batch_id
 from producer.scenarios import get_scenario
 from streaming import checks as interval_checks
 from streaming import silver
@@ -84,9 +85,6 @@ class Layout:
     def checkpoint(self, name: str = "pipeline") -> str:
         return f"{self.root}/checkpoints/{name}"
 
-    def logs(self) -> str:
-        return f"{self.root}/logs"
-
 
 @dataclass
 class Pipeline:
@@ -98,9 +96,9 @@ class Pipeline:
     query_id: str | None = None
     checks_log: Path | None = None
     last_watermark: datetime | None = field(default=None, init=False)
-    batch_rows: dict[str, int] = field(default_factory=dict, init=False)
     rows_written: dict[str, int] = field(default_factory=dict, init=False)
     intervals_checked: dict[str, str] = field(default_factory=dict, init=False)
+    _max_seen: tuple[int, datetime | None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         scenario = get_scenario(self.config.scenario)
@@ -114,180 +112,145 @@ class Pipeline:
         self.topics = {spec.role: spec.full_name(prefix) for spec in scenario.topics()}
         event_schema = self.events.model.model_json_schema()["properties"]
         self.event_types: tuple[str, ...] = tuple(event_schema[silver.EVENT_TYPE_FIELD]["enum"])
-
-    # -- paths ----------------------------------------------------------------------------------
-
-    @property
-    def companies_path(self) -> str:
-        return self.layout.silver(table_name(self.entities))
-
-    @property
-    def events_path(self) -> str:
-        return self.layout.silver(table_name(self.events))
-
-    @property
-    def truth_path(self) -> str:
-        return self.layout.silver(table_name(self.truth))
-
-    @property
-    def quarantine_path(self) -> str:
-        return self.layout.silver("quarantine")
-
-    @property
-    def checks_path(self) -> str:
-        return self.layout.checks()
-
-    @property
-    def watermarks_path(self) -> str:
-        return self.layout.checks("watermarks")
+        self.paths = {
+            "companies": self.layout.silver(table_name(self.entities)),
+            "events": self.layout.silver(table_name(self.events)),
+            "truth": self.layout.silver(table_name(self.truth)),
+            "quarantine": self.layout.silver("quarantine"),
+            "checks": self.layout.checks(),
+            "watermarks": self.layout.checks("watermarks"),
+        }
 
     def bronze_tables(self) -> dict[str, str]:
         """Topic → bronze table path."""
         return {topic: self.layout.bronze(topic) for topic in self.topics.values()}
 
-    # -- setup ----------------------------------------------------------------------------------
+    def _table(self, name: str) -> DataFrame:
+        return self.spark.read.format("delta").load(self.paths[name])
 
     def _parsed(self, bronze: DataFrame, role: TopicRole, model: type[BaseModel]) -> DataFrame:
         return silver.parse_records(bronze.where(F.col("topic") == self.topics[role]), model)
 
-    def _silver_frames(self, bronze: DataFrame) -> dict[str, tuple[DataFrame, str | None]]:
-        """The shape of every table (path → frame, partition column), from an empty micro-batch."""
-        companies = silver.valid(self._parsed(bronze, "entities", self.entities.model))
-        truth = silver.valid(self._parsed(bronze, "ground_truth", self.truth.model))
-        events = self._validated_events(bronze, None)
-        watermark = self.spark.createDataFrame([], WATERMARK_SCHEMA)
-        empty_checks = interval_checks.interval_checks(
-            events.select("batch_id", "interval_start", "interval_end").where(F.lit(False)),
-            truth,
-            events,
-            self.event_types,
-            None,
-            datetime.now(UTC),
-        )
-        return {
-            self.companies_path: (companies, None),
-            self.truth_path: (truth, None),
-            self.events_path: (self._event_rows(silver.valid(events)), "event_date"),
-            self.quarantine_path: (silver.quarantine(events), "quarantine_date"),
-            self.checks_path: (empty_checks, None),
-            self.watermarks_path: (watermark, None),
-        }
-
-    def ensure_tables(self) -> None:
-        """Create every table, empty, with its schema, so readers never find one missing."""
-        empty = to_bronze(self.spark.createDataFrame([], KAFKA_SCHEMA))
-        frames: dict[str, tuple[DataFrame, str | None]] = {
-            path: (empty, "ingest_date") for path in self.bronze_tables().values()
-        }
-        frames.update(self._silver_frames(empty))
-        for path, (frame, partition) in frames.items():
-            if DeltaTable.isDeltaTable(self.spark, path):
-                continue
-            writer = frame.limit(0).write.format("delta").mode("append")
-            (writer.partitionBy(partition) if partition else writer).save(path)
-
-    # -- one micro-batch ------------------------------------------------------------------------
-
-    def _validated_events(self, bronze: DataFrame, watermark: datetime | None) -> DataFrame:
-        companies = (
-            self.spark.read.format("delta").load(self.companies_path) if self._has_companies() else None
-        )
+    def _validated_events(
+        self, bronze: DataFrame, watermark: datetime | None, companies: DataFrame
+    ) -> DataFrame:
         parsed = self._parsed(bronze, "events", self.events.model)
-        if companies is None:
-            companies = self.spark.createDataFrame(
-                [], f"{self.entities.key_field} string, created_at timestamp"
-            )
         return silver.validate_events(parsed, companies, self.interval, watermark, self.entities.key_field)
-
-    def _has_companies(self) -> bool:
-        return bool(DeltaTable.isDeltaTable(self.spark, self.companies_path))
 
     def _event_rows(self, valid_events: DataFrame) -> DataFrame:
         return silver.with_event_date(valid_events.drop("interval_start", "interval_end"))
 
+    # -- setup ----------------------------------------------------------------------------------
+
+    def ensure_tables(self) -> None:
+        """Create every table, empty, with its schema, so readers never find one missing.
+
+        Schemas come from running the transformations on an empty micro-batch (plans only, no job).
+        """
+        bronze = to_bronze(self.spark.createDataFrame([], KAFKA_SCHEMA))
+        no_companies = self.spark.createDataFrame(
+            [], f"{self.entities.key_field} string, created_at timestamp"
+        )
+        events = self._validated_events(bronze, None, no_companies)
+        truth = silver.valid(self._parsed(bronze, "ground_truth", self.truth.model))
+        no_intervals = events.select("batch_id", "interval_start", "interval_end")
+        shapes: dict[str, tuple[DataFrame, str | None]] = {
+            path: (bronze, "ingest_date") for path in self.bronze_tables().values()
+        }
+        shapes[self.paths["companies"]] = (
+            silver.valid(self._parsed(bronze, "entities", self.entities.model)),
+            None,
+        )
+        shapes[self.paths["truth"]] = (truth, None)
+        shapes[self.paths["events"]] = (self._event_rows(silver.valid(events)), "event_date")
+        shapes[self.paths["quarantine"]] = (silver.quarantine(events), "quarantine_date")
+        shapes[self.paths["checks"]] = (
+            interval_checks.interval_checks(
+                no_intervals, truth, events, self.event_types, None, datetime.now(UTC)
+            ),
+            None,
+        )
+        shapes[self.paths["watermarks"]] = (self.spark.createDataFrame([], WATERMARK_SCHEMA), None)
+        for path, (frame, partition) in shapes.items():
+            builder = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(frame.schema)
+            (builder.partitionedBy(partition) if partition else builder).execute()
+
+    # -- one micro-batch ------------------------------------------------------------------------
+
     def _writer_id(self, table: str) -> str:
         return f"seedstream:{self.query_id or QUERY_NAME}:{table}"
 
-    def _previous_max_event_time(self, batch_id: int) -> datetime | None:
-        rows = (
-            self.spark.read.format("delta")
-            .load(self.watermarks_path)
+    def _max_seen_before(self, batch_id: int) -> datetime | None:
+        """Max valid event time of the micro-batches before ``batch_id`` (memory, else the table)."""
+        if self._max_seen is not None and self._max_seen[0] == batch_id - 1:
+            return self._max_seen[1]
+        value = (
+            self._table("watermarks")
             .where((F.col("query_id") == (self.query_id or QUERY_NAME)) & (F.col("batch_id") < batch_id))
-            .agg(F.max("max_event_time").alias("max_event_time"))
-            .collect()
+            .agg(F.max("max_event_time"))
+            .collect()[0][0]
         )
-        value = rows[0]["max_event_time"] if rows else None
         return value.replace(tzinfo=UTC) if isinstance(value, datetime) else None
 
     def process_batch(self, batch: DataFrame, batch_id: int) -> None:
         """Write one micro-batch of Kafka records to bronze, silver and checks, exactly once."""
         bronze = to_bronze(batch).persist()
+        cached: list[DataFrame] = [bronze]
         try:
             counts = {row["topic"]: int(row["count"]) for row in bronze.groupBy("topic").count().collect()}
-            self.batch_rows = counts
             present = {topic: path for topic, path in self.bronze_tables().items() if counts.get(topic)}
             write_bronze(bronze, present, self._writer_id("bronze"), batch_id)
             rejected: list[DataFrame] = []
+            touched: set[str] = set()
             if counts.get(self.topics["entities"]):
-                rejected.append(self._merge_entities(bronze))
+                parsed = self._parsed(bronze, "entities", self.entities.model).persist()
+                cached.append(parsed)
+                self._merge_entities(parsed)
+                rejected.append(silver.quarantine(parsed))
             if counts.get(self.topics["ground_truth"]):
-                rejected.append(self._merge_truth(bronze))
-            max_seen = self._previous_max_event_time(batch_id)
+                parsed = self._parsed(bronze, "ground_truth", self.truth.model).persist()
+                cached.append(parsed)
+                truth = silver.valid(parsed)
+                append_idempotent(truth, self.paths["truth"], self._writer_id("truth"), batch_id)
+                touched.update(row["batch_id"] for row in truth.select("batch_id").distinct().collect())
+                rejected.append(silver.quarantine(parsed))
+            max_seen = self._max_seen_before(batch_id)
             watermark = max_seen - self.delay if max_seen is not None else None
-            touched: list[DataFrame] = []
             if counts.get(self.topics["events"]):
-                events = self._validated_events(bronze, watermark).persist()
-                try:
-                    accepted = self._append_events(events, watermark, batch_id)
-                    rejected.append(silver.quarantine(events))
-                    batch_max = accepted.agg(F.max("timestamp")).collect()[0][0]
-                    if batch_max is not None:
-                        batch_max = batch_max.replace(tzinfo=UTC)
-                        max_seen = max(max_seen, batch_max) if max_seen is not None else batch_max
-                    touched.append(accepted.select("batch_id"))
-                    self._write_quarantine(rejected, batch_id)
-                finally:
-                    events.unpersist()
-            elif rejected:
-                self._write_quarantine(rejected, batch_id)
-            self._record_watermark(batch_id, max_seen)
+                events = self._validated_events(bronze, watermark, self._table("companies")).persist()
+                cached.append(events)
+                batch_max, batch_ids = self._append_events(events, watermark, batch_id)
+                touched.update(batch_ids)
+                rejected.append(silver.quarantine(events))
+                if batch_max is not None and (max_seen is None or batch_max > max_seen):
+                    max_seen = batch_max
+                    self._record_watermark(batch_id, max_seen)
+            self._write_quarantine(rejected, batch_id)
+            self._max_seen = (batch_id, max_seen)
             new_watermark = max_seen - self.delay if max_seen is not None else None
             self.last_watermark = new_watermark
-            if counts.get(self.topics["ground_truth"]):
-                touched.append(self._parsed(bronze, "ground_truth", self.truth.model).select("batch_id"))
             self._check_closed(watermark, new_watermark, touched)
         finally:
-            bronze.unpersist()
+            for frame in cached:
+                frame.unpersist()
 
-    def _merge_entities(self, bronze: DataFrame) -> DataFrame:
-        parsed = self._parsed(bronze, "entities", self.entities.model)
+    def _merge_entities(self, parsed: DataFrame) -> None:
         latest = silver.latest_per_key(silver.valid(parsed), [self.entities.key_field])
         key = self.entities.key_field
         (
-            DeltaTable.forPath(self.spark, self.companies_path)
+            DeltaTable.forPath(self.spark, self.paths["companies"])
             .alias("t")
             .merge(latest.alias("s"), f"t.{key} = s.{key}")
             .whenMatchedUpdateAll(condition="s.kafka_timestamp >= t.kafka_timestamp")
             .whenNotMatchedInsertAll()
             .execute()
         )
-        return silver.quarantine(parsed)
 
-    def _merge_truth(self, bronze: DataFrame) -> DataFrame:
-        parsed = self._parsed(bronze, "ground_truth", self.truth.model)
-        latest = silver.latest_per_key(silver.valid(parsed), ["batch_id", "shard"])
-        (
-            DeltaTable.forPath(self.spark, self.truth_path)
-            .alias("t")
-            .merge(latest.alias("s"), "t.batch_id = s.batch_id AND t.shard = s.shard")
-            .whenMatchedUpdateAll(condition="s.kafka_timestamp >= t.kafka_timestamp")
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-        return silver.quarantine(parsed)
-
-    def _append_events(self, events: DataFrame, watermark: datetime | None, batch_id: int) -> DataFrame:
-        existing = self.spark.read.format("delta").load(self.events_path)
+    def _append_events(
+        self, events: DataFrame, watermark: datetime | None, batch_id: int
+    ) -> tuple[datetime | None, list[str]]:
+        """Append the new valid events; returns their max event time and batch ids (duplicates included)."""
+        existing = self._table("events")
         if watermark is not None:
             existing = existing.where(
                 (F.col("event_date") >= F.lit(watermark.date())) & (F.col("timestamp") >= F.lit(watermark))
@@ -295,105 +258,109 @@ class Pipeline:
         accepted = silver.valid(events)
         fresh = silver.dedup_events(self._event_rows(accepted), existing.select("event_id")).persist()
         try:
-            append_idempotent(fresh, self.events_path, self._writer_id("events"), batch_id, "event_date")
+            append_idempotent(fresh, self.paths["events"], self._writer_id("events"), batch_id, "event_date")
             self._count("driver_events", fresh)
         finally:
             fresh.unpersist()
-        return accepted
+        summary = accepted.agg(F.max("timestamp"), F.collect_set("batch_id")).collect()[0]
+        batch_max = summary[0].replace(tzinfo=UTC) if summary[0] is not None else None
+        return batch_max, list(summary[1])
 
-    def _count(self, table: str, frame: DataFrame) -> None:
-        self.rows_written[table] = self.rows_written.get(table, 0) + int(frame.count())
+    def _count(self, table: str, frame: DataFrame) -> int:
+        rows = int(frame.count())
+        self.rows_written[table] = self.rows_written.get(table, 0) + rows
+        return rows
 
     def _write_quarantine(self, rejected: list[DataFrame], batch_id: int) -> None:
-        frame = reduce(lambda left, right: left.unionByName(right), rejected)
-        append_idempotent(
-            frame, self.quarantine_path, self._writer_id("quarantine"), batch_id, "quarantine_date"
-        )
+        if not rejected:
+            return
+        frame = reduce(lambda left, right: left.unionByName(right), rejected).persist()
+        try:
+            if self._count("quarantine", frame):
+                path = self.paths["quarantine"]
+                append_idempotent(frame, path, self._writer_id("quarantine"), batch_id, "quarantine_date")
+        finally:
+            frame.unpersist()
 
-    def _record_watermark(self, batch_id: int, max_seen: datetime | None) -> None:
-        watermark = max_seen - self.delay if max_seen is not None else None
+    def _record_watermark(self, batch_id: int, max_seen: datetime) -> None:
         row = self.spark.createDataFrame(
-            [(self.query_id or QUERY_NAME, batch_id, max_seen, watermark)], WATERMARK_SCHEMA
+            [(self.query_id or QUERY_NAME, batch_id, max_seen, max_seen - self.delay)], WATERMARK_SCHEMA
         )
-        (
-            row.write.format("delta")
-            .mode("append")
-            .option("txnAppId", self._writer_id("watermarks"))
-            .option("txnVersion", batch_id)
-            .save(self.watermarks_path)
-        )
+        append_idempotent(row, self.paths["watermarks"], self._writer_id("watermarks"), batch_id)
 
     # -- checks ---------------------------------------------------------------------------------
 
-    def _intervals(self, batch_ids: DataFrame) -> DataFrame:
-        start = silver.interval_start_of(F.col("batch_id"))
-        end = F.timestamp_micros(F.unix_micros(start) + F.lit(int(self.interval.total_seconds() * 1_000_000)))
-        return (
-            batch_ids.select("batch_id")
-            .distinct()
-            .select("batch_id", start.alias("interval_start"), end.alias("interval_end"))
-            .where(F.col("interval_start").isNotNull())
-        )
+    def _closed(self, batch_ids: set[str], watermark: datetime | None) -> list[str]:
+        """The batch ids whose interval_end + allowed lateness ``watermark`` passed (None: all)."""
+        closed = []
+        for batch_id in batch_ids:
+            try:
+                end = parse_batch_id(batch_id) + self.interval
+            except ValueError:
+                continue
+            if watermark is None or end + self.lateness <= watermark:
+                closed.append(batch_id)
+        return sorted(closed)
 
-    def _check_closed(
-        self, previous: datetime | None, current: datetime | None, touched: list[DataFrame]
-    ) -> None:
+    def _check_closed(self, previous: datetime | None, current: datetime | None, touched: set[str]) -> None:
         """Check intervals touched by this micro-batch or closed by its watermark advance."""
         if current is None:
             return
-        events = self.spark.read.format("delta").load(self.events_path)
-        truth = self.spark.read.format("delta").load(self.truth_path)
-        upper = current - self.lateness
-        newly_closed_events = events.where(F.col("timestamp") < F.lit(upper))
-        newly_closed_truth = truth.where(F.col("interval_end") <= F.lit(upper))
-        if previous is not None:
-            lower = previous - self.lateness - self.interval
-            newly_closed_events = newly_closed_events.where(
-                (F.col("event_date") >= F.lit(lower.date())) & (F.col("timestamp") >= F.lit(lower))
-            )
-            newly_closed_truth = newly_closed_truth.where(
-                F.col("interval_end") > F.lit(previous - self.lateness)
-            )
-        candidates = reduce(
-            lambda left, right: left.unionByName(right),
-            [frame.select("batch_id") for frame in [*touched, newly_closed_events, newly_closed_truth]],
-        )
-        self._merge_checks(
-            interval_checks.closed(self._intervals(candidates), current, self.lateness), current
-        )
+        candidates = set(touched)
+        if previous is None or current > previous:
+            upper = current - self.lateness
+            events = self._table("events").where(F.col("timestamp") < F.lit(upper))
+            truth = self._table("truth").where(F.col("interval_end") <= F.lit(upper))
+            if previous is not None:
+                lower = previous - self.lateness - self.interval
+                events = events.where(
+                    (F.col("event_date") >= F.lit(lower.date())) & (F.col("timestamp") >= F.lit(lower))
+                )
+                truth = truth.where(F.col("interval_end") > F.lit(previous - self.lateness))
+            closing = events.select("batch_id").union(truth.select("batch_id")).distinct().collect()
+            candidates.update(row["batch_id"] for row in closing)
+        closed = self._closed(candidates, current)
+        if closed:
+            self._merge_checks(closed, current)
 
     def final_checks(self) -> int:
-        """End of input: check every interval seen (watermark at +∞). Returns the intervals checked."""
-        events = self.spark.read.format("delta").load(self.events_path).select("batch_id")
-        truth = self.spark.read.format("delta").load(self.truth_path).select("batch_id")
-        intervals = self._intervals(events.unionByName(truth)).persist()
-        try:
-            self._merge_checks(intervals, None)
-            return int(intervals.count())
-        finally:
-            intervals.unpersist()
+        """End of input: check every interval not yet closed by the watermark. Returns how many."""
+        seen = self._table("events").select("batch_id").union(self._table("truth").select("batch_id"))
+        final = self._table("checks").where(F.col("watermark").isNotNull()).select("batch_id")
+        pending = {row["batch_id"] for row in seen.subtract(final).collect()}
+        closed = self._closed(pending, None)
+        if closed:
+            self._merge_checks(closed, None)
+        return len(closed)
 
-    def _merge_checks(self, intervals: DataFrame, watermark: datetime | None) -> None:
-        events = self.spark.read.format("delta").load(self.events_path)
-        truth = self.spark.read.format("delta").load(self.truth_path)
+    def _merge_checks(self, batch_ids: list[str], watermark: datetime | None) -> None:
+        bounds = [(b, parse_batch_id(b), parse_batch_id(b) + self.interval) for b in batch_ids]
+        intervals = self.spark.createDataFrame(
+            bounds, "batch_id string, interval_start timestamp, interval_end timestamp"
+        )
+        first_day = min(start for _, start, _ in bounds).date()
+        last_day = max(end for _, _, end in bounds).date()
+        events = self._table("events").where(
+            F.col("event_date").between(F.lit(first_day), F.lit(last_day)) & F.col("batch_id").isin(batch_ids)
+        )
+        truth = silver.latest_per_key(
+            self._table("truth").where(F.col("batch_id").isin(batch_ids)), ["batch_id", "shard"]
+        )
         rows = interval_checks.interval_checks(
             intervals, truth, events, self.event_types, watermark, datetime.now(UTC)
         ).persist()
         try:
-            self._merge_check_rows(rows)
+            (
+                DeltaTable.forPath(self.spark, self.paths["checks"])
+                .alias("t")
+                .merge(rows.alias("s"), "t.batch_id = s.batch_id AND t.event_type = s.event_type")
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
             self._log_checks(rows)
         finally:
             rows.unpersist()
-
-    def _merge_check_rows(self, rows: DataFrame) -> None:
-        (
-            DeltaTable.forPath(self.spark, self.checks_path)
-            .alias("t")
-            .merge(rows.alias("s"), "t.batch_id = s.batch_id AND t.event_type = s.event_type")
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
 
     def _log_checks(self, rows: DataFrame) -> None:
         """Remember each checked interval's overall status; append it to the checks log (JSON lines)."""
@@ -413,19 +380,15 @@ class Pipeline:
             statuses = [status for status in row["statuses"] if status != interval_checks.COMPLETE]
             status = statuses[0] if statuses else interval_checks.COMPLETE
             self.intervals_checked[row["batch_id"]] = status
-            lines.append(
-                json.dumps(
-                    {
-                        "batch_id": row["batch_id"],
-                        "status": status,
-                        "expected": row["expected"],
-                        "observed": row["observed"],
-                        "watermark": row["watermark"].isoformat() if row["watermark"] else None,
-                        "checked_at": datetime.now(UTC).isoformat(),
-                    },
-                    separators=(",", ":"),
-                )
-            )
+            record = {
+                "batch_id": row["batch_id"],
+                "status": status,
+                "expected": row["expected"],
+                "observed": row["observed"],
+                "watermark": row["watermark"].isoformat() if row["watermark"] else None,
+                "checked_at": datetime.now(UTC).isoformat(),
+            }
+            lines.append(json.dumps(record, separators=(",", ":")))
         if self.checks_log is not None and lines:
             self.checks_log.parent.mkdir(parents=True, exist_ok=True)
             with self.checks_log.open("a", encoding="utf-8") as file:
@@ -433,26 +396,38 @@ class Pipeline:
 
     # -- the query ------------------------------------------------------------------------------
 
-    def start(
-        self, bootstrap_servers: str, available_now: bool, listener: Any | None = None
-    ) -> StreamingQuery:
-        """Start the Kafka → foreachBatch query (tables are created first)."""
+    def start(self, bootstrap_servers: str, available_now: bool) -> StreamingQuery:
+        """Start the Kafka → foreachBatch query (tables are created first).
+
+        ``max_offsets_per_trigger`` limits only the events topic: entities and ground truth are
+        always read up to their latest offsets, so the companies an event references are in its
+        micro-batch or an earlier one even when the events are rate-limited.
+        """
         self.ensure_tables()
         settings = self.config.streaming
-        reader = (
-            self.spark.readStream.format("kafka")
-            .option("kafka.bootstrap.servers", bootstrap_servers)
-            .option("subscribe", ",".join(self.topics.values()))
-            .option("startingOffsets", "earliest")
-            .option("failOnDataLoss", "false")
-            .option("kafka.isolation.level", "read_committed")
-            .option("includeHeaders", "true")
-        )
-        if settings.max_offsets_per_trigger is not None:
-            reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        limit = settings.max_offsets_per_trigger
+
+        def kafka(topics: list[str], max_offsets: int | None) -> DataFrame:
+            reader = (
+                self.spark.readStream.format("kafka")
+                .option("kafka.bootstrap.servers", bootstrap_servers)
+                .option("subscribe", ",".join(topics))
+                .option("startingOffsets", "earliest")
+                .option("failOnDataLoss", "false")
+                .option("kafka.isolation.level", "read_committed")
+                .option("includeHeaders", "true")
+            )
+            if max_offsets is not None:
+                reader = reader.option("maxOffsetsPerTrigger", max_offsets)
+            return reader.load()
+
+        if limit is None:
+            source = kafka(list(self.topics.values()), None)
+        else:
+            unlimited = [self.topics["entities"], self.topics["ground_truth"]]
+            source = kafka(unlimited, None).unionByName(kafka([self.topics["events"]], limit))
         writer = (
-            reader.load()
-            .writeStream.queryName(QUERY_NAME)
+            source.writeStream.queryName(QUERY_NAME)
             .option("checkpointLocation", self.layout.checkpoint())
             .foreachBatch(self._process_with_query_id)
         )
@@ -477,24 +452,5 @@ class Pipeline:
 
 def _checkpoint_query_id(spark: SparkSession, checkpoint: str) -> str:
     """The stable query id Spark stores in the checkpoint (survives restarts, new per checkpoint)."""
-    import json
-
     lines = spark.sparkContext.textFile(f"{checkpoint}/metadata").collect()
     return str(json.loads(lines[0])["id"])
-
-
-def tables_of(config: SeedstreamConfig, data_dir: str) -> dict[str, str]:
-    """Every table the job writes, by a short name (``bronze:<topic>``, ``companies``, …) → path."""
-    pipeline_layout = Layout(data_dir)
-    scenario = get_scenario(config.scenario)
-    tables = {
-        f"bronze:{spec.full_name(config.kafka.topic_prefix)}": pipeline_layout.bronze(
-            spec.full_name(config.kafka.topic_prefix)
-        )
-        for spec in scenario.topics()
-    }
-    tables.update({table_name(spec): pipeline_layout.silver(table_name(spec)) for spec in scenario.topics()})
-    tables["quarantine"] = pipeline_layout.silver("quarantine")
-    tables["interval_checks"] = pipeline_layout.checks()
-    tables["watermarks"] = pipeline_layout.checks("watermarks")
-    return tables

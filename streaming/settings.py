@@ -36,7 +36,7 @@ class StreamingSettings(BaseModel):
         None, description="Extra wait after interval_end + watermark before checking; default: none (PT0S)."
     )
     max_offsets_per_trigger: int | None = Field(
-        None, gt=0, description="Cap on Kafka records per micro-batch."
+        None, gt=0, description="Cap on event records per micro-batch (entities are never capped)."
     )
     shuffle_partitions: int = Field(2, gt=0)
     ui_port: int = Field(14040, ge=0, le=65535, description="Spark UI (Structured Streaming tab).")
