@@ -5,7 +5,8 @@ Under ``spark-submit`` the master and jars come from spark-submit (``--master``,
 (``hdfs://…``, ``s3a://…``) that the cluster can write. Locally the connector jars come from the
 jar cache and the master defaults to ``local[*]``.
 
-Usage with spark-submit (same flags as ``seedstream stream``)::
+Usage with spark-submit (same flags as ``seedstream stream``; the driver's Python needs the
+``seedstream`` package, e.g. ``PYSPARK_PYTHON=.venv/bin/python``)::
 
     spark-submit --master spark://host:7077 --jars $(ls .cache/jars/spark/*.jar | paste -sd,) \\
         streaming/submit.py --config base --bootstrap-servers kafka:9092 --data-dir hdfs:///seedstream
@@ -151,5 +152,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("streaming").setLevel(logging.INFO)
     main()
