@@ -17,6 +17,12 @@ the same value). Events older than it are quarantined as ``late``; the others ar
 ``event_id`` within the batch and against silver's ids newer than the watermark, which keeps
 exactly the rows ``dropDuplicatesWithinWatermark`` would keep.
 
+Tables (under ``D/delta``): ``bronze/<topic>`` (append-only), ``silver/companies`` (MERGE, latest
+record per company_id wins), ``silver/driver_events`` (append, deduplicated), ``silver/driver_batches``
+(every valid ground-truth record, append-only; checks use the latest per batch_id and shard),
+``silver/quarantine`` (append), ``checks/interval_checks`` (MERGE on batch_id + event_type) and
+``checks/watermarks`` (max event time per micro-batch, append).
+
 Checks: after each micro-batch, intervals whose ``interval_end + allowed_lateness`` the new
 watermark has passed are checked. An ``--available-now`` run ends like bounded input in Flink: the
 watermark goes to +∞ and every interval seen and not yet closed is checked
