@@ -87,7 +87,7 @@ def main() -> None:
         print(
             f"stream --available-now on local[2]: {rows:,} Kafka records ({events:,} events) "
             f"in {wall:.1f} s wall ({rows / wall:,.0f} records/s); {len(batches)} micro-batches "
-            f"took {batch_seconds:.1f} s ({events / batch_seconds:,.0f} events/s through bronze, silver, checks)"
+            f"took {batch_seconds:.1f} s ({events / batch_seconds:,.0f} events/s, bronze+silver+checks)"
         )
     finally:
         if broker is not None:
