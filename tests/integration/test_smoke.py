@@ -52,9 +52,7 @@ async def _consume(bootstrap: str, topic: str, count: int) -> list[tuple[bytes, 
 
 
 @pytest.fixture
-def filled_topic(
-    kafka_bootstrap: str, topic_factory: Callable[..., Awaitable[str]]
-) -> str:
+def filled_topic(kafka_bootstrap: str, topic_factory: Callable[..., Awaitable[str]]) -> str:
     async def fill() -> str:
         topic = await topic_factory("smoke")
         await _produce(kafka_bootstrap, topic)
@@ -150,26 +148,38 @@ def test_local_broker_cli_start_status_stop(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "data")
     started = subprocess.run(
         [*seedstream, "kafka", "start", "--port", str(port), "--data-dir", data_dir],
-        capture_output=True, text=True, timeout=150, check=False,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
     )
     try:
         assert started.returncode == 0, started.stderr
         assert started.stdout.strip() == f"127.0.0.1:{port}"
         status = subprocess.run(
             [*seedstream, "kafka", "status", "--data-dir", data_dir],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         assert status.returncode == 0 and f"127.0.0.1:{port}" in status.stdout
         assert (tmp_path / "data" / "kafka" / "broker.log").stat().st_size > 0
     finally:
         stopped = subprocess.run(
             [*seedstream, "kafka", "stop", "--data-dir", data_dir],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     assert stopped.returncode == 0 and "stopped" in stopped.stderr
     after = subprocess.run(
         [*seedstream, "kafka", "status", "--data-dir", data_dir],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert after.returncode == 1 and "not running" in after.stdout
     assert not port_in_use("127.0.0.1", port)

@@ -65,8 +65,9 @@ def _get_text(url: str) -> str:
         return str(response.read().decode())
 
 
-def _wait_for(what: str, probe: Callable[[], bool], deadline: float, process: subprocess.Popen[bytes],
-              log: Path) -> None:
+def _wait_for(
+    what: str, probe: Callable[[], bool], deadline: float, process: subprocess.Popen[bytes], log: Path
+) -> None:
     while time.monotonic() < deadline:
         tail = log.read_text(errors="replace")[-3000:]
         assert process.poll() is None, f"seedstream up exited early:\n{tail}"
@@ -84,21 +85,44 @@ def test_up_runs_the_whole_stack_and_stops_cleanly(spark: SparkSession, tmp_path
     ports = {name: free_port() for name in ("kafka", "api", "ui", "metrics")}
     log = tmp_path / "up.log"
     command = [
-        sys.executable, "-m", "producer.cli", "up", "--config", "emulated.5s", "--data-dir", str(data_dir),
-        "--kafka-port", str(ports["kafka"]), "--api-port", str(ports["api"]),
-        "--spark-ui-port", str(ports["ui"]), "--metrics-port", str(ports["metrics"]),
+        sys.executable,
+        "-m",
+        "producer.cli",
+        "up",
+        "--config",
+        "emulated.5s",
+        "--data-dir",
+        str(data_dir),
+        "--kafka-port",
+        str(ports["kafka"]),
+        "--api-port",
+        str(ports["api"]),
+        "--spark-ui-port",
+        str(ports["ui"]),
+        "--metrics-port",
+        str(ports["metrics"]),
     ]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                                   env={**os.environ, "COLUMNS": "120"})
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env={**os.environ, "COLUMNS": "120"}
+        )
     api = f"http://127.0.0.1:{ports['api']}"
     try:
         deadline = time.monotonic() + STARTUP_BUDGET_SECONDS
-        _wait_for("the sidecar to report running",
-                  lambda: _get_json(f"{api}/api/health")["status"] == "running", deadline, process, log)
-        _wait_for("events in Kafka",
-                  lambda: prometheus_sum(_get_text(f"{api}/metrics"), "seedstream_events_produced_total") > 0,
-                  deadline, process, log)
+        _wait_for(
+            "the sidecar to report running",
+            lambda: _get_json(f"{api}/api/health")["status"] == "running",
+            deadline,
+            process,
+            log,
+        )
+        _wait_for(
+            "events in Kafka",
+            lambda: prometheus_sum(_get_text(f"{api}/metrics"), "seedstream_events_produced_total") > 0,
+            deadline,
+            process,
+            log,
+        )
         silver = data_dir / "delta" / "silver" / "driver_events"
         checks = data_dir / "delta" / "checks" / "interval_checks"
 
@@ -108,13 +132,22 @@ def test_up_runs_the_whole_stack_and_stops_cleanly(spark: SparkSession, tmp_path
             return int(spark.read.format("delta").load(str(table)).where(where).count())
 
         _wait_for("rows in silver", lambda: rows(silver) > 0, deadline, process, log)
-        _wait_for("a complete interval check", lambda: rows(checks, "status = 'complete'") > 0,
-                  deadline, process, log)
+        _wait_for(
+            "a complete interval check",
+            lambda: rows(checks, "status = 'complete'") > 0,
+            deadline,
+            process,
+            log,
+        )
 
         # A second `up` on the same data dir says so instead of fighting over ports.
         second = subprocess.run(
             [sys.executable, "-m", "producer.cli", "up", "--data-dir", str(data_dir)],
-            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO_ROOT,
+            check=False,
         )
         assert second.returncode != 0
         assert "already runs" in second.stderr
