@@ -38,7 +38,7 @@ typecheck: setup
 	$(BIN)/mypy --strict producer streaming
 
 bench: setup
-	$(BIN)/python bench/run_all.py
+	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean-cache:
 	rm -rf $(JARS)
