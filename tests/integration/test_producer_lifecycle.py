@@ -182,3 +182,43 @@ def test_unreachable_bootstrap_fails_with_one_clear_line_in_bounded_time(
     assert result.returncode == 1
     assert f"cannot reach Kafka at 127.0.0.1:{port} within 3 s" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_backfill_then_follow_continues_into_realtime_without_a_gap(
+    kafka_bootstrap: str,
+    unique_name: Callable[[str], str],
+    data_dir_factory: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:
+    config = producer_config(
+        "emulated.5s", kafka_bootstrap, unique_name("follow") + ".", seed=23, delivery="batch"
+    )
+    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    data_dir = data_dir_factory("producer")
+    length = timedelta(seconds=5)
+    now = datetime.now(UTC)
+    current = now - timedelta(seconds=now.second % 5, microseconds=now.microsecond)
+    start, end = current - 6 * length, current - 3 * length
+    process = _produce(
+        config_file, kafka_bootstrap, data_dir, "--from", start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "--to", end.strftime("%Y-%m-%dT%H:%M:%SZ"), "--follow",
+    )  # fmt: skip
+    try:
+        # realtime must first catch up [end, current) and then publish intervals as they close
+        target = (current + 2 * length).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reached_target = lambda: str(_state(data_dir).get("next_interval", "")) >= target  # noqa: E731
+        _wait_for(reached_target, 60, f"intervals up to {target}")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+
+    reached = datetime.fromisoformat(str(_state(data_dir)["next_interval"]).replace("Z", "+00:00"))
+    assert reached >= current + 2 * length
+    want = expected(config, start, reached, tmp_path / "generated")
+    got = asyncio.run(read_all(config))
+    assert Counter(got["events"].values) == Counter(want["events"])
+    assert without_generation_time(got["ground_truth"].values) == without_generation_time(
+        want["ground_truth"]
+    )
+    assert set(got["entities"].values) == set(want["entities"])
