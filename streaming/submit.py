@@ -14,6 +14,7 @@ Usage with spark-submit (same flags as ``seedstream stream``; the driver's Pytho
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from producer.errors import SeedstreamError
+from producer.sinks.kafka import require_kafka
 from streaming.job import Layout, Pipeline
 from streaming.observability import CHECKS_LOG, PROGRESS_LOG, Metrics, PipelineStatus, ProgressListener
 from streaming.session import SparkSettings, build_spark
@@ -101,6 +103,8 @@ def run_stream(
         SeedstreamError: when the streaming query fails (the first line of Spark's error).
     """
     root = data_dir_uri(data_dir)
+    # One clear line when no broker answers, instead of a query that retries forever.
+    asyncio.run(require_kafka(config.kafka.bootstrap_servers, config.kafka.connect_timeout_seconds))
     session = spark or session_for(config)
     local = _local_dir(root)
     pipeline = Pipeline(

@@ -96,9 +96,7 @@ class KafkaSink:
                 self.stats.error(f"connect: {error!r}")
                 if time.monotonic() + delay >= deadline:
                     raise SeedstreamError(
-                        f"cannot reach Kafka at {self.kafka.bootstrap_servers} within {timeout:.0f} s "
-                        f"({type(error).__name__}): start a broker (`seedstream kafka start`) or pass "
-                        "--bootstrap-servers HOST:PORT"
+                        unreachable_message(self.kafka.bootstrap_servers, timeout, error)
                     ) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -236,3 +234,36 @@ async def _quietly(operation: Any, timeout: float) -> None:
         await asyncio.wait_for(operation, timeout=timeout)
     except Exception as error:  # noqa: BLE001 - teardown after a failure must not raise
         del error
+
+
+def unreachable_message(bootstrap_servers: str, timeout: float, error: BaseException) -> str:
+    """The one line every component prints when no broker answers at ``bootstrap_servers``."""
+    return (
+        f"cannot reach Kafka at {bootstrap_servers} within {timeout:.0f} s ({type(error).__name__}): "
+        "start a broker (`seedstream kafka start`) or pass --bootstrap-servers HOST:PORT"
+    )
+
+
+async def require_kafka(bootstrap_servers: str, timeout: float) -> None:
+    """Wait until a broker at ``bootstrap_servers`` answers a metadata request, within ``timeout``.
+
+    Raises:
+        SeedstreamError: naming the address and the fix when none answered in time.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+        try:
+            await asyncio.wait_for(admin.start(), timeout=max(1.0, deadline - time.monotonic()))
+            await asyncio.wait_for(admin.list_topics(), timeout=max(1.0, deadline - time.monotonic()))
+            return
+        except FAILURES as error:
+            if time.monotonic() + delay >= deadline:
+                raise SeedstreamError(unreachable_message(bootstrap_servers, timeout, error)) from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        finally:
+            await _quietly(admin.close(), 5.0)
