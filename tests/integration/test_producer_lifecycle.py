@@ -18,6 +18,7 @@ import yaml
 from producer_support import SEEDSTREAM, expected, producer_config, read_all, without_generation_time
 
 from producer.broker import free_port
+from producer.config import SeedstreamConfig
 
 pytestmark = pytest.mark.kafka
 
@@ -54,6 +55,19 @@ def _produce(config: Path, bootstrap: str, data_dir: Path, *extra: str) -> subpr
     )  # fmt: skip
 
 
+def _assert_published_exactly(config: SeedstreamConfig, start: datetime, end: datetime, work: Path) -> None:
+    """Kafka (read_committed) holds exactly what `seedstream generate` makes for [start, end)."""
+    want = expected(config, start, end, work / "generated")
+    got = asyncio.run(read_all(config))
+    # exactly once for events and ground truth: nothing missing, nothing extra, no interval twice
+    assert Counter(got["events"].values) == Counter(want["events"])
+    assert without_generation_time(got["ground_truth"].values) == without_generation_time(
+        want["ground_truth"]
+    )
+    # entities: the same set (an entity batch may repeat identically; the topic is compacted)
+    assert set(got["entities"].values) == set(want["entities"])
+
+
 def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records(
     kafka_bootstrap: str,
     unique_name: Callable[[str], str],
@@ -80,15 +94,7 @@ def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records
     _, stderr = second.communicate(timeout=180)
     assert second.returncode == 0, stderr
 
-    want = expected(config, START, end, tmp_path / "generated")
-    got = asyncio.run(read_all(config))
-    # exactly once for events and ground truth: nothing missing, nothing extra, no interval twice
-    assert Counter(got["events"].values) == Counter(want["events"])
-    assert without_generation_time(got["ground_truth"].values) == without_generation_time(
-        want["ground_truth"]
-    )
-    # entities: the same set (an entity batch may repeat identically; the topic is compacted)
-    assert set(got["entities"].values) == set(want["entities"])
+    _assert_published_exactly(config, START, end, tmp_path)
     assert _state(data_dir)["next_interval"] == "2025-11-08T12:00:00Z"
 
 
@@ -215,10 +221,4 @@ def test_backfill_then_follow_continues_into_realtime_without_a_gap(
 
     reached = datetime.fromisoformat(str(_state(data_dir)["next_interval"]).replace("Z", "+00:00"))
     assert reached >= current + 2 * length
-    want = expected(config, start, reached, tmp_path / "generated")
-    got = asyncio.run(read_all(config))
-    assert Counter(got["events"].values) == Counter(want["events"])
-    assert without_generation_time(got["ground_truth"].values) == without_generation_time(
-        want["ground_truth"]
-    )
-    assert set(got["entities"].values) == set(want["entities"])
+    _assert_published_exactly(config, start, reached, tmp_path)
