@@ -1,0 +1,243 @@
+"""Streaming freshness in realtime emulated mode: Kafka publish time → row visible in silver.
+
+Usage: .venv/bin/python bench/bench_freshness.py [--preset emulated.5s] [--seconds 150]
+       [--trigger PT5S] [--master local[2]] [--bootstrap HOST:PORT]
+
+1. ``seedstream stream --master local[2]`` starts first (processing-time trigger ``--trigger``,
+   exported as ``SEEDSTREAM_STREAMING__TRIGGER_INTERVAL``); once its query has started,
+2. ``seedstream produce --config <preset>`` publishes in realtime for ``--seconds``, then stops;
+   the stream runs until a micro-batch that started after the producer stopped has finished (at
+   most ``--drain`` seconds), so every published event is in silver, then stops (SIGINT, then
+   its process group is terminated).
+3. Per event in ``silver/driver_events``: freshness = commit time of the Delta version that added
+   the row's file (``commitInfo.timestamp`` of ``_delta_log/<version>.json``, joined on ``add.path``
+   with the row's ``input_file_name()``) − the row's ``kafka_timestamp`` (publish time, CreateTime
+   set by the producer). Events published before the producer started (none) are ignored.
+
+Without ``--bootstrap`` a throwaway local broker is started (and stopped) in a temp dir; every
+socket is on loopback and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from producer.broker import LocalBroker, free_port
+from producer.config import load_config
+from producer.scenarios import get_scenario
+from producer.sinks.topics import ensure_topics, topic_layouts
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDSTREAM = str(REPO / ".venv" / "bin" / "seedstream")
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGINT the process (a clean stop), then terminate and kill its whole process group."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # the leader is gone; children (the JVM) may linger in the group a moment
+        time.sleep(0.5)
+
+
+def _wait_started(progress_log: Path, stream: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stream.poll() is not None:
+            raise SystemExit(f"seedstream stream exited early ({stream.returncode})")
+        if progress_log.exists() and '"started"' in progress_log.read_text():
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the streaming query did not start within {timeout:.0f} s")
+
+
+def _wait_drained(progress_log: Path, stopped: datetime, timeout: float) -> bool:
+    """Wait (at most ``timeout`` s) for a micro-batch that started after ``stopped`` to finish.
+
+    Such a batch read up to the latest offsets after the last publish, so everything is in silver.
+    (Idle triggers post no progress event, so waiting for an empty batch would not work.)
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in progress_log.read_text().splitlines():
+            record = json.loads(line)
+            if record.get("event") == "progress" and datetime.fromisoformat(record["timestamp"]) >= stopped:
+                return True
+        time.sleep(1)
+    print(f"warning: the stream had not drained after {timeout:.0f} s")
+    return False
+
+
+def _commit_times(table: Path) -> dict[str, int]:
+    """File name → commit timestamp (epoch ms) of the Delta version that added it."""
+    added: dict[str, int] = {}
+    for commit in sorted(table.glob("_delta_log/*.json")):
+        actions = [json.loads(line) for line in commit.read_text().splitlines() if line.strip()]
+        stamp = next(
+            (
+                a["commitInfo"]["timestamp"]
+                for a in actions
+                if "commitInfo" in a and "timestamp" in a["commitInfo"]
+            ),
+            int(commit.stat().st_mtime * 1000),
+        )
+        for action in actions:
+            if "add" in action:
+                added[Path(action["add"]["path"]).name] = int(stamp)
+    return added
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted ``values``."""
+    rank = max(1, min(len(values), int(-(-q * len(values) // 100))))
+    return values[rank - 1]
+
+
+def _freshness(table: Path, since: datetime) -> list[float]:
+    from pyspark.sql import functions as F
+
+    from streaming.session import SparkSettings, build_spark
+
+    spark = build_spark(SparkSettings(master="local[2]", app_name="bench-freshness", ui_enabled=False))
+    try:
+        rows = (
+            spark.read.format("delta")
+            .load(str(table))
+            .select(F.unix_micros("kafka_timestamp").alias("published_us"), F.input_file_name().alias("file"))
+            .collect()
+        )
+    finally:
+        spark.stop()
+    committed = _commit_times(table)
+    seconds = []
+    for row in rows:
+        published = row["published_us"] / 1e6
+        if published < since.timestamp():
+            continue
+        visible_ms = committed[Path(row["file"]).name]
+        seconds.append(visible_ms / 1000 - published)
+    return sorted(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="emulated.5s")
+    parser.add_argument("--seconds", type=float, default=150, help="how long the producer publishes")
+    parser.add_argument("--trigger", default="PT5S", help="processing-time trigger interval (ISO 8601)")
+    parser.add_argument(
+        "--drain", type=float, default=150, help="max seconds to wait for the stream to drain"
+    )
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--bootstrap")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-freshness-"))
+    broker = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        broker = LocalBroker(work / "kafka", port=free_port())
+        bootstrap = broker.start(timeout=120).bootstrap
+    env = dict(os.environ)
+    prefix = f"fresh{uuid.uuid4().hex[:6]}."
+    env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"] = prefix
+    env["SEEDSTREAM_STREAMING__METRICS_PORT"] = "0"
+    env["SEEDSTREAM_STREAMING__UI_PORT"] = "0"
+    env["SEEDSTREAM_STREAMING__TRIGGER_INTERVAL"] = args.trigger
+    data = work / "data"
+    stream = producer = None
+    try:
+        # Create the topics first so the stream subscribes to all of them at once.
+        config = load_config(args.preset, {"kafka.topic_prefix": prefix})
+        layouts = topic_layouts(get_scenario(config.scenario).topics(), config.kafka)
+        asyncio.run(asyncio.wait_for(ensure_topics(layouts, bootstrap), timeout=60))
+        stream = subprocess.Popen(
+            [
+                SEEDSTREAM,
+                "stream",
+                "--config",
+                args.preset,
+                "--bootstrap-servers",
+                bootstrap,
+                "--data-dir",
+                str(data),
+                "--master",
+                args.master,
+            ],
+            env=env,
+            start_new_session=True,
+        )
+        _wait_started(data / "logs" / "streaming-progress.jsonl", stream, timeout=180)
+        since = datetime.now(UTC)
+        producer = subprocess.Popen(
+            [
+                SEEDSTREAM,
+                "produce",
+                "--config",
+                args.preset,
+                "--bootstrap-servers",
+                bootstrap,
+                "--data-dir",
+                str(work / "producer"),
+                "--api-port",
+                "0",
+            ],
+            env=env,
+            start_new_session=True,
+        )
+        time.sleep(args.seconds)
+        _stop(producer, grace=30)
+        stopped = datetime.now(UTC)
+        _wait_drained(data / "logs" / "streaming-progress.jsonl", stopped, timeout=args.drain)
+        _stop(stream, grace=60)
+        progress = [
+            json.loads(line) for line in (data / "logs" / "streaming-progress.jsonl").read_text().splitlines()
+        ]
+        batches = [
+            p["durationMs"]["triggerExecution"] / 1000 for p in progress if p.get("event") == "progress"
+        ]
+        fresh = _freshness(data / "delta" / "silver" / "driver_events", since)
+    finally:
+        for process in (producer, stream):
+            if process is not None:
+                _stop(process, grace=5)
+        if broker is not None:
+            broker.stop()
+    if not fresh:
+        raise SystemExit("no events reached silver")
+    batches.sort()
+    print(
+        f"\n{args.preset}, realtime for {args.seconds:.0f} s, stream on {args.master}, "
+        f"processing-time trigger {args.trigger}; {len(batches)} micro-batches, "
+        f"median {_percentile(batches, 50):.1f} s, max {batches[-1]:.1f} s\n"
+    )
+    print("| freshness (publish → visible in silver) | seconds |")
+    print("|---|---:|")
+    for label, q in (("p50", 50), ("p90", 90), ("p99", 99)):
+        print(f"| {label} | {_percentile(fresh, q):.2f} |")
+    print(f"| max | {fresh[-1]:.2f} |")
+    print(f"| events | {len(fresh):,} |")
+
+
+if __name__ == "__main__":
+    main()
