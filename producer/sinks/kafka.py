@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,20 +86,11 @@ class KafkaSink:
         Raises:
             SeedstreamError: naming the bootstrap servers and the fix when no broker answered in time.
         """
-        deadline = time.monotonic() + timeout
-        delay = 0.25
-        while True:
-            try:
-                await self._start(max(1.0, deadline - time.monotonic()))
-                return
-            except FAILURES as error:
-                self.stats.error(f"connect: {error!r}")
-                if time.monotonic() + delay >= deadline:
-                    raise SeedstreamError(
-                        unreachable_message(self.kafka.bootstrap_servers, timeout, error)
-                    ) from None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+
+        def failed(error: BaseException) -> None:
+            self.stats.error(f"connect: {error!r}")
+
+        await until_kafka_answers(self.kafka.bootstrap_servers, timeout, self._start, failed)
 
     async def _start(self, timeout: float) -> None:
         producer = AIOKafkaProducer(
@@ -244,6 +235,32 @@ def unreachable_message(bootstrap_servers: str, timeout: float, error: BaseExcep
     )
 
 
+async def until_kafka_answers(
+    bootstrap_servers: str,
+    timeout: float,
+    attempt: Callable[[float], Awaitable[None]],
+    on_failure: Callable[[BaseException], None] | None = None,
+) -> None:
+    """Retry ``attempt(seconds_left)`` with backoff until it succeeds or ``timeout`` has passed.
+
+    Raises:
+        SeedstreamError: naming the bootstrap servers and the fix when no broker answered in time.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    while True:
+        try:
+            await attempt(max(1.0, deadline - time.monotonic()))
+            return
+        except FAILURES as error:
+            if on_failure is not None:
+                on_failure(error)
+            if time.monotonic() + delay >= deadline:
+                raise SeedstreamError(unreachable_message(bootstrap_servers, timeout, error)) from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 async def require_kafka(bootstrap_servers: str, timeout: float) -> None:
     """Wait until a broker at ``bootstrap_servers`` answers a metadata request, within ``timeout``.
 
@@ -252,18 +269,12 @@ async def require_kafka(bootstrap_servers: str, timeout: float) -> None:
     """
     from aiokafka.admin import AIOKafkaAdminClient
 
-    deadline = time.monotonic() + timeout
-    delay = 0.25
-    while True:
+    async def list_topics(seconds_left: float) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
         try:
-            await asyncio.wait_for(admin.start(), timeout=max(1.0, deadline - time.monotonic()))
-            await asyncio.wait_for(admin.list_topics(), timeout=max(1.0, deadline - time.monotonic()))
-            return
-        except FAILURES as error:
-            if time.monotonic() + delay >= deadline:
-                raise SeedstreamError(unreachable_message(bootstrap_servers, timeout, error)) from None
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await asyncio.wait_for(admin.start(), timeout=seconds_left)
+            await asyncio.wait_for(admin.list_topics(), timeout=seconds_left)
         finally:
             await _quietly(admin.close(), 5.0)
+
+    await until_kafka_answers(bootstrap_servers, timeout, list_topics)
