@@ -32,10 +32,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producer.broker import LocalBroker, free_port
 from producer.config import load_config
-from producer.scenarios import get_scenario
-from producer.sinks.topics import ensure_topics, topic_layouts
+from producer.generation.scenarios import get_scenario
+from producer.kafka.topics import ensure_topics, topic_layouts
+from producer.stack.broker import LocalBroker, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDSTREAM = str(REPO / ".venv" / "bin" / "seedstream")

@@ -27,9 +27,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from producer.broker import LocalBroker, free_port
 from producer.config import load_config
-from producer.engine import Engine, RunRequest
+from producer.engine.engine import Engine, RunRequest
+from producer.stack.broker import LocalBroker, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2025, 11, 8, tzinfo=UTC)

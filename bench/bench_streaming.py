@@ -24,7 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
-from producer.broker import LocalBroker, free_port
+from producer.stack.broker import LocalBroker, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDSTREAM = str(REPO / ".venv" / "bin" / "seedstream")

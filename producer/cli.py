@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from producer.broker import DEFAULT_PORT, LocalBroker
 from producer.errors import SeedstreamError
+from producer.stack.broker import DEFAULT_PORT, LocalBroker
 
 app = typer.Typer(
     name="seedstream",
@@ -93,11 +93,11 @@ def generate(
     seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
 ) -> None:
     """Generate intervals [--from, --to) to DIR/<topic>.jsonl, one record value per line (no Kafka)."""
-    from producer.clock import parse_instant
     from producer.config import load_config
-    from producer.dataset import Shard
     from producer.errors import BadInputError
-    from producer.generate import generate_files
+    from producer.generation.clock import parse_instant
+    from producer.generation.dataset import Shard
+    from producer.generation.reference import generate_files
 
     settings = load_config(config, {"seed": seed})
     parsed_shard = Shard.parse(shard)
@@ -133,12 +133,12 @@ def produce(
     ] = None,
 ) -> None:
     """Publish the dataset to Kafka: realtime, or a --from/--to backfill (optionally --follow)."""
-    from producer.clock import parse_instant
     from producer.config import load_config
-    from producer.dataset import Shard
     from producer.errors import BadInputError
-    from producer.produce import ApiOptions
-    from producer.produce import produce as run_produce
+    from producer.generation.clock import parse_instant
+    from producer.generation.dataset import Shard
+    from producer.sidecar.produce import ApiOptions
+    from producer.sidecar.produce import produce as run_produce
 
     settings = load_config(config, {"kafka.bootstrap_servers": bootstrap_servers})
     try:
@@ -217,8 +217,8 @@ def up(
 ) -> None:
     """Broker + producer + sidecar + streaming job, with one console; Ctrl-C stops everything."""
     from producer.config import load_config
-    from producer.up import UpSettings
-    from producer.up import up as run_up
+    from producer.stack.up import UpSettings
+    from producer.stack.up import up as run_up
 
     load_config(config, {})  # a bad config fails here, before anything starts
     status = run_up(
@@ -241,7 +241,7 @@ def schemas(
     out: Annotated[Path | None, typer.Option("--out", help="Target directory (default schemas/).")] = None,
 ) -> None:
     """Regenerate the JSON Schema of every topic's record value from the models."""
-    from producer.schemas_export import SCHEMAS_DIR, write_schemas
+    from producer.generation.schema_export import SCHEMAS_DIR, write_schemas
 
     written = write_schemas(out or SCHEMAS_DIR)
     err_console.print(f"wrote {len(written)} schemas to {out or SCHEMAS_DIR}", highlight=False)

@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 import producer
 from producer.errors import BadInputError
-from producer.scenarios.fleet.settings import FleetConfig
+from producer.generation.scenarios.fleet.settings import FleetConfig
 from streaming.settings import StreamingSettings
 
 CONFIGS_DIR = Path(producer.__file__).resolve().parent.parent / "configs"
@@ -108,7 +108,7 @@ class _YamlSource(PydanticBaseSettingsSource):
 class SeedstreamConfig(BaseSettings):
     """Everything a seedstream run is configured by.
 
-    ``seed`` may be absent: :func:`producer.dataset.resolve_seed` then draws one, and the dataset
+    ``seed`` may be absent: :func:`producer.generation.dataset.resolve_seed` then draws one, and the dataset
     descriptor records it so restarts reproduce the same data.
     """
 

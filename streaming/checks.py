@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from producer.clock import to_micros_delta
+from producer.generation.clock import to_micros_delta
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

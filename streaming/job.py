@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from producer.clock import format_duration, parse_batch_id
-from producer.scenarios import get_scenario
+from producer.generation.clock import format_duration, parse_batch_id
+from producer.generation.scenarios import get_scenario
 from streaming import checks as interval_checks
 from streaming import silver
 from streaming.bronze import append_idempotent, to_bronze, write_bronze
@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming.query import StreamingQuery
 
     from producer.config import SeedstreamConfig
-    from producer.scenarios import TopicSpec
-    from producer.scenarios.base import TopicRole
+    from producer.generation.scenarios import TopicSpec
+    from producer.generation.scenarios.base import TopicRole
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from producer.jvm import jars
+from producer.stack.jvm import jars
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from producer.scenarios.fleet.settings import Duration
+from producer.generation.scenarios.fleet.settings import Duration
 
 
 class StreamingSettings(BaseModel):

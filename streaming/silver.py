@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from producer.clock import to_micros_delta
+from producer.generation.clock import to_micros_delta
 from streaming.schemas import (
     CORRUPT_RECORD,
     ISO_INSTANT_PATTERN,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from producer.errors import SeedstreamError
-from producer.sinks.kafka import require_kafka
+from producer.kafka.sink import require_kafka
 from streaming.job import Layout, Pipeline
 from streaming.observability import CHECKS_LOG, PROGRESS_LOG, Metrics, PipelineStatus, ProgressListener
 from streaming.session import SparkSettings, build_spark

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from producer.broker import LocalBroker, free_port
 from producer.errors import SeedstreamError
+from producer.stack.broker import LocalBroker, free_port
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -12,10 +12,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from producer.config import SeedstreamConfig, load_config
-from producer.dataset import Shard
-from producer.generate import generate_files
-from producer.publish import topic_partitions
-from producer.scenarios import get_scenario
+from producer.generation.dataset import Shard
+from producer.generation.reference import generate_files
+from producer.generation.scenarios import get_scenario
+from producer.kafka.records import topic_partitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEEDSTREAM = str(REPO_ROOT / ".venv" / "bin" / "seedstream")

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
-from producer.clock import format_instant
 from producer.config import SeedstreamConfig
-from producer.scenarios import get_scenario
-from producer.sinks.topics import ensure_topics, topic_layouts
-from producer.testing import DEFAULT_EPOCH, make_config
+from producer.generation.clock import format_instant
+from producer.generation.scenarios import get_scenario
+from producer.generation.testing import DEFAULT_EPOCH, make_config
+from producer.kafka.topics import ensure_topics, topic_layouts
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

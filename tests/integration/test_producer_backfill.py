@@ -19,9 +19,9 @@ from producer_support import (
     without_generation_time,
 )
 
-from producer.dataset import Shard
-from producer.engine import Engine, RunRequest
-from producer.state import StateStore
+from producer.engine.engine import Engine, RunRequest
+from producer.engine.state import StateStore
+from producer.generation.dataset import Shard
 
 pytestmark = pytest.mark.kafka
 

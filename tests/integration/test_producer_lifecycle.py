@@ -17,8 +17,8 @@ import pytest
 import yaml
 from producer_support import SEEDSTREAM, expected, producer_config, read_all, without_generation_time
 
-from producer.broker import free_port
 from producer.config import SeedstreamConfig
+from producer.stack.broker import free_port
 
 pytestmark = pytest.mark.kafka
 

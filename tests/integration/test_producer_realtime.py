@@ -19,11 +19,11 @@ from producer_support import (
     without_generation_time,
 )
 
-from producer.broker import LocalBroker, free_port
-from producer.clock import parse_instant
 from producer.config import SeedstreamConfig
-from producer.engine import Engine
+from producer.engine.engine import Engine
 from producer.errors import SeedstreamError
+from producer.generation.clock import parse_instant
+from producer.stack.broker import LocalBroker, free_port
 
 pytestmark = pytest.mark.kafka
 

@@ -17,9 +17,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from producer_support import producer_config, read_topic, topic_names
 
-from producer.api import create_app
 from producer.config import SeedstreamConfig
-from producer.engine import Engine
+from producer.engine.engine import Engine
+from producer.sidecar.app import create_app
 
 pytestmark = pytest.mark.kafka
 

@@ -19,9 +19,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from producer_support import producer_config
 
-from producer.api import create_app
 from producer.config import ApiSettings
-from producer.engine import Engine
+from producer.engine.engine import Engine
+from producer.sidecar.app import create_app
 
 pytestmark = pytest.mark.kafka
 T = TypeVar("T")

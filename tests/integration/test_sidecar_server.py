@@ -13,7 +13,7 @@ import httpx
 import pytest
 from producer_support import SEEDSTREAM
 
-from producer.broker import free_port
+from producer.stack.broker import free_port
 
 pytestmark = pytest.mark.kafka
 

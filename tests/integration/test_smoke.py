@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from producer.broker import LocalBroker, free_port, port_in_use
 from producer.errors import SeedstreamError
+from producer.stack.broker import LocalBroker, free_port, port_in_use
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from producer.broker import free_port
-from producer.up import prometheus_sum, single_instance
+from producer.stack.broker import free_port
+from producer.stack.up import prometheus_sum, single_instance
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

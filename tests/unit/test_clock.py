@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producer import clock
+from producer.generation import clock
 
 LENGTHS = [timedelta(seconds=5), timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=15)]
 instants = st.datetimes(

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producer.clock import to_micros
-from producer.dataset import Shard
-from producer.scenarios import get_scenario
-from producer.scenarios.fleet import generate
-from producer.scenarios.fleet.models import EVENT_TYPE_WEIGHTS, EVENT_TYPES, DriverEventBatch
-from producer.testing import make_dataset, make_interval
+from producer.generation.clock import to_micros
+from producer.generation.dataset import Shard
+from producer.generation.scenarios import get_scenario
+from producer.generation.scenarios.fleet import generate
+from producer.generation.scenarios.fleet.models import EVENT_TYPE_WEIGHTS, EVENT_TYPES, DriverEventBatch
+from producer.generation.testing import make_dataset, make_interval
 
 FLEET = get_scenario("fleet")
 QUARTER = timedelta(minutes=15)

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 
-from producer.lifecycle import Lifecycle
+from producer.engine.lifecycle import Lifecycle
 
 
 def _now() -> datetime:

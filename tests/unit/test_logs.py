@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producer.logs import EventLog
+from producer.engine.logs import EventLog
 
 
 def test_entries_go_to_the_file_as_json_lines_with_every_field(tmp_path: Path) -> None:

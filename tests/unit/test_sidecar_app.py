@@ -9,12 +9,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from producer.api import create_app
-from producer.api.security import check_bind, is_loopback
 from producer.config import ApiSettings, load_config
-from producer.engine import Engine
+from producer.engine.engine import Engine
 from producer.errors import SeedstreamError
-from producer.testing import make_config
+from producer.generation.testing import make_config
+from producer.sidecar.app import create_app
+from producer.sidecar.security import check_bind, is_loopback
 
 Client = Callable[..., httpx.AsyncClient]
 
@@ -140,7 +140,7 @@ async def test_health_before_the_engine_started(client: Client) -> None:
 
 
 def test_cli_flags_override_the_api_section_and_absent_flags_keep_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from producer.produce import ApiOptions
+    from producer.sidecar.produce import ApiOptions
 
     monkeypatch.setenv("SEEDSTREAM_API__HOST", "::1")
     monkeypatch.setenv("SEEDSTREAM_API__PORT", "18123")

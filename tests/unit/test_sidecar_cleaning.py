@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from producer.api.cleaning import CleanReport, generated_files, remove_files
-from producer.engine import Engine
-from producer.testing import make_config
+from producer.engine.engine import Engine
+from producer.generation.testing import make_config
+from producer.sidecar.cleaning import CleanReport, generated_files, remove_files
 
 
 def test_regular_files_inside_are_removed_and_temp_leftovers_found(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producer.api.routes import _plus_restored
+from producer.sidecar.routes import _plus_restored
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from producer.dataset import Shard
+from producer.engine.state import MAX_SKIPPED_RANGES, DataPaths, ProducerState, StateStore, write_durably
 from producer.errors import SeedstreamError
-from producer.state import MAX_SKIPPED_RANGES, DataPaths, ProducerState, StateStore, write_durably
+from producer.generation.dataset import Shard
 
 EPOCH = datetime(2025, 11, 8, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from producer.broker import free_port
+from producer.stack.broker import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from producer.scenarios.fleet.models import Company, DriverEvent, DriverEventBatch
+from producer.generation.scenarios.fleet.models import Company, DriverEvent, DriverEventBatch
 from streaming import silver
 from streaming.schemas import field_rules, parse_schema
 

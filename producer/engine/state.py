@@ -1,0 +1,176 @@
+"""The producer's durable state: where to resume, whether it is paused, what was skipped.
+
+One JSON file per shard under ``<data-dir>/producer/`` (``state.json``, or ``state-1-of-3.json``
+for shard 1/3), always replaced atomically (temporary file, fsync, rename, fsync of the directory)
+so a kill -9 at any moment leaves either the old or the new state, never half of one. The
+:class:`BatchManifest` (``manifest.json``) is the running summary readers poll; the dataset
+descriptor (``<data-dir>/dataset.json``) is written once by :mod:`producer.generation.dataset`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from producer.errors import SeedstreamError
+from producer.generation.dataset import Shard
+
+STATE_VERSION = 1
+MAX_SKIPPED_RANGES = 1000
+
+
+class SkippedRange(BaseModel):
+    """Intervals ``[first_interval, end)`` that were never published, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_interval: AwareDatetime
+    end: AwareDatetime
+    intervals: int = Field(ge=1)
+    reason: Literal["paused", "abandoned"]
+    recorded_at: AwareDatetime
+
+
+class ProducerState(BaseModel):
+    """What a restarted producer needs to continue exactly where the last one stopped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = STATE_VERSION
+    shard: str = "0/1"
+    seed: int | None = None
+    epoch: AwareDatetime | None = None
+    next_interval: AwareDatetime | None = Field(
+        None, description="The first interval not yet published (the resume point)."
+    )
+    entities_through: AwareDatetime | None = Field(
+        None, description="Entities created before this instant are published."
+    )
+    paused: bool = False
+    last_batch_id: str | None = None
+    intervals_published: int = 0
+    events_published: int = 0
+    skipped: list[SkippedRange] = Field(default_factory=list)
+    updated_at: AwareDatetime | None = None
+
+    def record_skip(
+        self, first_interval: datetime, end: datetime, intervals: int, reason: Literal["paused", "abandoned"]
+    ) -> SkippedRange:
+        """Record intervals that will never be published (keeps the latest ranges only)."""
+        skipped = SkippedRange(
+            first_interval=first_interval,
+            end=end,
+            intervals=intervals,
+            reason=reason,
+            recorded_at=datetime.now(UTC),
+        )
+        self.skipped.append(skipped)
+        del self.skipped[:-MAX_SKIPPED_RANGES]
+        return skipped
+
+
+class BatchManifest(BaseModel):
+    """The producer's running summary: the last interval published and the events so far."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    last_batch_id: str | None
+    total_events: int = Field(ge=0)
+    total_intervals: int = Field(ge=0)
+    shard: str
+    last_updated: AwareDatetime
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably: temp file, fsync, rename, fsync dir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where a producer shard keeps its files under the data dir."""
+
+    data_dir: Path
+    shard: Shard
+
+    @property
+    def _suffix(self) -> str:
+        return "" if self.shard.is_whole else f"-{self.shard.index}-of-{self.shard.count}"
+
+    @property
+    def producer_dir(self) -> Path:
+        """``<data-dir>/producer``: state and manifest files."""
+        return self.data_dir / "producer"
+
+    @property
+    def state_file(self) -> Path:
+        """This shard's state file."""
+        return self.producer_dir / f"state{self._suffix}.json"
+
+    @property
+    def manifest_file(self) -> Path:
+        """This shard's batch manifest."""
+        return self.producer_dir / f"manifest{self._suffix}.json"
+
+    @property
+    def descriptor_file(self) -> Path:
+        """The dataset descriptor (shared by all shards)."""
+        return self.data_dir / "dataset.json"
+
+    @property
+    def log_file(self) -> Path:
+        """This shard's JSON-lines log."""
+        return self.data_dir / "logs" / f"producer{self._suffix}.jsonl"
+
+
+class StateStore:
+    """Loads and saves one shard's :class:`ProducerState` and :class:`BatchManifest`."""
+
+    def __init__(self, paths: DataPaths) -> None:
+        self.paths = paths
+
+    def load(self) -> ProducerState:
+        """The saved state, or a fresh one when there is none."""
+        path = self.paths.state_file
+        if not path.is_file():
+            return ProducerState(shard=str(self.paths.shard))
+        try:
+            state = ProducerState.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError) as error:
+            raise SeedstreamError(
+                f"{path}: unreadable producer state ({str(error).splitlines()[0]}); "
+                "remove it to start the dataset afresh"
+            ) from None
+        if state.shard != str(self.paths.shard):
+            raise SeedstreamError(f"{path}: records shard {state.shard}, not {self.paths.shard}")
+        return state
+
+    def save(self, state: ProducerState) -> None:
+        """Persist ``state`` (atomically) and refresh the manifest."""
+        now = datetime.now(UTC)
+        state.updated_at = now
+        write_durably(self.paths.state_file, state.model_dump_json(indent=2).encode() + b"\n")
+        manifest = BatchManifest(
+            last_batch_id=state.last_batch_id,
+            total_events=state.events_published,
+            total_intervals=state.intervals_published,
+            shard=state.shard,
+            last_updated=now,
+        )
+        write_durably(self.paths.manifest_file, manifest.model_dump_json(indent=2).encode() + b"\n")

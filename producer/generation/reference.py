@@ -1,0 +1,121 @@
+"""``seedstream generate``: the reference output, written to files instead of Kafka.
+
+Writes ``DIR/<topic>.jsonl`` (one record value per line, topic names with the configured prefix)
+for the scenario's entities, events and ground truth over ``[from, to)``, plus ``DIR/dataset.json``
+(the dataset descriptor, which records the seed). Files are written under a temporary name and
+renamed when complete, so a failure leaves nothing half-written. Ground-truth records carry
+``generation_time = interval_end`` here, so the whole output is byte-identical across runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from producer.config import SeedstreamConfig
+from producer.errors import BadInputError, SeedstreamError
+from producer.generation.clock import format_duration, format_instant, intervals, is_aligned
+from producer.generation.dataset import Dataset, Shard
+from producer.generation.scenarios import get_scenario
+
+DESCRIPTOR_FILE = "dataset.json"
+
+
+@dataclass(frozen=True)
+class GenerateSummary:
+    """What a :func:`generate_files` run wrote."""
+
+    dataset: Dataset
+    intervals: int
+    records: dict[str, int]
+    files: list[Path]
+
+
+def check_range(config: SeedstreamConfig, start: datetime, end: datetime) -> None:
+    """Raise :class:`BadInputError` unless ``[start, end)`` is a non-empty range of whole intervals."""
+    length = get_scenario(config.scenario).interval_length(config)
+    for flag, instant in (("--from", start), ("--to", end)):
+        if not is_aligned(instant, length):
+            raise BadInputError(
+                f"{flag} {format_instant(instant)} is not aligned to the interval {format_duration(length)} "
+                "(multiples of it since 1970-01-01T00:00Z); pick an interval start"
+            )
+    if end <= start:
+        raise BadInputError(f"--to {format_instant(end)} must be after --from {format_instant(start)}")
+
+
+def generate_files(
+    config: SeedstreamConfig,
+    start: datetime,
+    end: datetime,
+    out_dir: Path,
+    shard: Shard | None = None,
+    console: Console | None = None,
+) -> GenerateSummary:
+    """Generate the intervals in ``[start, end)`` (``start`` is the dataset's epoch) into ``out_dir``."""
+    shard = shard or Shard()
+    check_range(config, start, end)
+    scenario = get_scenario(config.scenario)
+    dataset = Dataset.create(config, start)
+    length = scenario.interval_length(config)
+    prefix = config.kafka.topic_prefix
+    topics = {spec.role: spec.full_name(prefix) for spec in scenario.topics()}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".generate-", dir=out_dir))
+    except OSError as error:
+        raise SeedstreamError(f"cannot write to {out_dir}: {error.strerror}; pick another --out") from None
+    counts = dict.fromkeys(topics.values(), 0)
+    total_intervals = len(list(intervals(start, end, length)))
+    try:
+        (staging / DESCRIPTOR_FILE).write_bytes(
+            dataset.descriptor().model_dump_json(indent=2).encode() + b"\n"
+        )
+        with (
+            open(staging / f"{topics['entities']}.jsonl", "wb") as entities_file,
+            open(staging / f"{topics['events']}.jsonl", "wb") as events_file,
+            open(staging / f"{topics['ground_truth']}.jsonl", "wb") as truth_file,
+            Progress(
+                TextColumn("generating {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console or Console(stderr=True),
+                transient=True,
+                disable=total_intervals < 2,
+            ) as progress,
+        ):
+            entities = scenario.entities(dataset, start - length, end, shard)
+            _write_lines(entities_file, entities.values)
+            counts[topics["entities"]] += len(entities)
+            task = progress.add_task(f"{scenario.name} intervals", total=total_intervals)
+            for interval_start in intervals(start, end, length):
+                output = scenario.interval(
+                    dataset, interval_start, shard, generation_time=interval_start + length
+                )
+                _write_lines(events_file, output.events.values)
+                _write_lines(truth_file, output.ground_truth.values)
+                counts[topics["events"]] += len(output.events)
+                counts[topics["ground_truth"]] += len(output.ground_truth)
+                progress.advance(task)
+        files = []
+        for staged in sorted(staging.iterdir()):
+            target = out_dir / staged.name
+            staged.replace(target)
+            files.append(target)
+    except OSError as error:
+        raise SeedstreamError(f"cannot write to {out_dir}: {error.strerror or error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return GenerateSummary(dataset=dataset, intervals=total_intervals, records=counts, files=files)
+
+
+def _write_lines(file: object, values: list[bytes]) -> None:
+    if values:
+        file.write(b"\n".join(values) + b"\n")  # type: ignore[attr-defined]

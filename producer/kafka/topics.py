@@ -1,0 +1,83 @@
+"""Topic administration: create a scenario's topics when they are absent.
+
+Entity and event topics get ``kafka.partitions`` partitions; the ground-truth topic gets one, so
+its records stay in publishing order and the latest one is cheap to find. Entity topics are
+compacted (the latest record per key is the entity). Replication comes from ``kafka.replication_factor``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from producer.config import KafkaConfig
+from producer.errors import SeedstreamError
+from producer.generation.scenarios.base import TopicSpec
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True)
+class TopicLayout:
+    """How one topic is created."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    compacted: bool
+
+    def new_topic(self) -> NewTopic:
+        """The admin-client request for this topic."""
+        configs = {"cleanup.policy": "compact"} if self.compacted else {}
+        return NewTopic(self.name, self.partitions, self.replication_factor, topic_configs=configs)
+
+
+def topic_layouts(specs: tuple[TopicSpec, ...], kafka: KafkaConfig) -> list[TopicLayout]:
+    """The layout of each of a scenario's topics under ``kafka``."""
+    return [
+        TopicLayout(
+            name=spec.full_name(kafka.topic_prefix),
+            partitions=1 if spec.role == "ground_truth" else kafka.partitions,
+            replication_factor=kafka.replication_factor,
+            compacted=spec.compacted,
+        )
+        for spec in specs
+    ]
+
+
+async def ensure_topics(
+    layouts: list[TopicLayout], bootstrap_servers: str, timeout: float = 30.0
+) -> list[str]:
+    """Create the topics of ``layouts`` that do not exist yet; returns the names created.
+
+    Raises:
+        SeedstreamError: when the broker refuses a topic (e.g. replication above the broker count).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout=timeout)
+        existing = set(await asyncio.wait_for(admin.list_topics(), timeout=timeout))
+        missing = [layout for layout in layouts if layout.name not in existing]
+        if not missing:
+            return []
+        response = await asyncio.wait_for(
+            admin.create_topics([layout.new_topic() for layout in missing], timeout_ms=int(timeout * 1000)),
+            timeout=timeout,
+        )
+    except (KafkaError, TimeoutError, OSError) as error:
+        raise SeedstreamError(
+            f"cannot create topics on {bootstrap_servers}: {error!r}; check that the broker runs"
+        ) from None
+    finally:
+        await admin.close()
+    for topic, code, *rest in response.topic_errors:
+        if code not in (0, TOPIC_ALREADY_EXISTS):
+            detail = rest[0] if rest and rest[0] else f"error code {code}"
+            raise SeedstreamError(
+                f"creating topic {topic} failed: {detail}; check kafka.partitions and "
+                "kafka.replication_factor against the cluster"
+            )
+    return [layout.name for layout in missing]

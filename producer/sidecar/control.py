@@ -1,0 +1,118 @@
+"""Pause, resume and clean as the sidecar performs them, with seed 001's one-time auto re-init.
+
+After a clean, the first resume re-initialises the baseline before the engine continues: every
+entity created before the latest complete interval (the baseline companies and later onboarding
+batches), then that interval's batch (its new entities, events and ground truth), published while
+the engine still waits paused, so nothing races the run loop. The outcome is kept in
+:class:`~producer.sidecar.models.AutoReinit` (sticky once performed) for the resume response and health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from producer.engine.engine import Engine, EngineNotPaused
+from producer.generation.clock import align_down, batch_id
+from producer.kafka.sink import Outgoing
+from producer.sidecar.cleaning import CleanReport, clean
+from producer.sidecar.models import AutoReinit
+
+REINIT_TIMEOUT = 60.0
+
+
+class Control:
+    """The sidecar's control surface over one engine (one per app)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.auto_reinit = AutoReinit()
+        self._missing: list[str] | None = None
+        self._lock = asyncio.Lock()
+
+    def pause(self) -> bool:
+        """Pause the engine; False when it already was."""
+        return self.engine.pause("api")
+
+    async def resume(self) -> bool:
+        """Resume the engine (re-initialising first after a clean); False when it was running."""
+        async with self._lock:
+            if not self.engine.paused:
+                return False
+            if self._missing is not None:
+                actions = await reinitialise(self.engine)
+                self.auto_reinit = AutoReinit(
+                    performed=True, at=datetime.now(UTC), actions=actions, missing_files=self._missing
+                )
+                self._missing = None
+                self.engine.log.info("lifecycle", "auto re-initialised after clean", actions=actions)
+            return self.engine.resume("api")
+
+    async def clean(self) -> CleanReport:
+        """Delete the generated data; the producer must be paused.
+
+        Raises:
+            EngineNotPaused: when it is not.
+        """
+        async with self._lock:
+            if not self.engine.paused:
+                raise EngineNotPaused(
+                    "clean needs the producer paused: POST /api/pause first, then POST /api/clean"
+                )
+            report = await clean(self.engine)
+            self._missing = sorted({*(self._missing or []), *report.removed})
+            return report
+
+
+async def reinitialise(engine: Engine) -> list[str]:
+    """Republish the entities and the latest complete interval; returns the actions or ``error:`` markers."""
+    try:
+        return await asyncio.wait_for(_republish(engine), REINIT_TIMEOUT)
+    except TimeoutError:
+        return [
+            f"error: Kafka did not acknowledge within {REINIT_TIMEOUT:.0f} s; the engine publishes on resume"
+        ]
+    except Exception as error:  # noqa: BLE001 - reported in auto_reinit.actions, never a 500
+        return [f"error: {type(error).__name__}: {error}"]
+
+
+async def _republish(engine: Engine) -> list[str]:
+    dataset, through = engine.dataset, engine.state.entities_through
+    if dataset is None or through is None:
+        return ["error: the engine has not started yet; it publishes the baseline when it does"]
+    factory = engine.factory
+    topics = factory.topics
+    current = align_down(engine.now(), engine.length)
+    latest = current - engine.length
+    complete = latest >= dataset.epoch and latest >= through
+    actions: list[str] = []
+    older = factory.entities(through, latest if complete else current)
+    await _publish(engine, [older])
+    engine.record_entities(latest if complete else current)
+    actions.append(f"{topics.name(topics.entities)}:{len(older.records)}")
+    if complete:
+        output = engine.scenario.interval(dataset, latest, engine.shard)
+        batches = [
+            factory.entities(latest, current),
+            factory.events(output.events, output.batch_id),
+            factory.ground_truth(output.ground_truth, output.batch_id),
+        ]
+        await _publish(engine, batches)
+        engine.record_interval(latest, len(output.events))
+        actions.append(f"{topics.name(topics.events)}:{len(output.events)}")
+        actions.append(f"{topics.name(topics.ground_truth)}:{batch_id(latest)}")
+    return actions
+
+
+async def _publish(engine: Engine, batches: list[Outgoing]) -> None:
+    """One transaction with a transactional sink, else acknowledged sends in order."""
+
+    async def send() -> None:
+        sink = engine.sink
+        if sink.transactional_id is not None:
+            await sink.transaction(batches)
+        else:
+            for outgoing in batches:
+                await sink.send(outgoing)
+
+    await engine.retrying(send)

@@ -1,0 +1,115 @@
+"""``seedstream produce``: run the engine with signals, a backfill progress bar and the sidecar hook."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from producer.config import ApiSettings, SeedstreamConfig
+from producer.engine.engine import Engine, RunRequest
+from producer.errors import BadInputError
+from producer.generation.dataset import Shard
+from producer.generation.reference import check_range
+from producer.sidecar.security import check_bind
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """Where the sidecar API listens (``--api-host``, ``--api-port``); None: the config's ``api`` section."""
+
+    host: str | None = None
+    port: int | None = None
+
+    def settings(self, config: SeedstreamConfig) -> ApiSettings:
+        """The config's ``api`` section with these flags applied (flags win)."""
+        flags = (("host", self.host), ("port", self.port))
+        update = {key: value for key, value in flags if value is not None}
+        return config.api.model_copy(update=update)
+
+
+SidecarStopper = Callable[[], Awaitable[None]]
+
+
+async def start_sidecar(engine: Engine, api: ApiOptions) -> SidecarStopper | None:
+    """Start the sidecar HTTP API (:mod:`producer.sidecar`) in this event loop; returns how to stop it.
+
+    Raises:
+        SeedstreamError: for a non-loopback bind without a token, or a port that cannot be bound.
+    """
+    from producer.sidecar.server import serve_sidecar
+
+    return await serve_sidecar(engine, api.settings(engine.config))
+
+
+def produce(
+    config: SeedstreamConfig,
+    data_dir: Path,
+    shard: Shard,
+    start: datetime | None,
+    end: datetime | None,
+    follow: bool,
+    api: ApiOptions,
+    console: Console,
+) -> Engine:
+    """Run the producer until the backfill ends (unless ``follow``) or a signal stops it."""
+    if (start is None) != (end is None):
+        raise BadInputError("--from and --to go together: give both for a backfill, or neither for realtime")
+    if follow and start is None:
+        raise BadInputError("--follow continues a backfill into realtime: it needs --from and --to")
+    if start is not None and end is not None:
+        check_range(config, start, end)
+    sidecar = api.settings(config)
+    check_bind(sidecar.host, sidecar.token)
+    engine = Engine(config, data_dir, shard, connect_timeout=config.kafka.connect_timeout_seconds)
+    asyncio.run(_main(engine, RunRequest(start, end, follow), api, console))
+    return engine
+
+
+async def _main(engine: Engine, request: RunRequest, api: ApiOptions, console: Console) -> None:
+    engine.install_signal_handlers()
+    stop_sidecar = await start_sidecar(engine, api)
+    progress_task = asyncio.create_task(_progress(engine, console)) if request.backfill else None
+    try:
+        await engine.run(request)
+    finally:
+        if progress_task is not None:
+            await asyncio.sleep(0.3)
+            progress_task.cancel()
+            await asyncio.gather(progress_task, return_exceptions=True)
+        if stop_sidecar is not None:
+            await stop_sidecar()
+
+
+async def _progress(engine: Engine, console: Console) -> None:
+    """A rich progress bar of the backfill: intervals done of total, events/s."""
+    events_topic = engine.scenario.topic("events").full_name(engine.config.kafka.topic_prefix)
+    with Progress(
+        TextColumn("backfill [bold]{task.fields[shard]}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("intervals"),
+        TextColumn("{task.fields[events]:>10,} events  {task.fields[rate]:>9,.0f} events/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("backfill", total=None, shard=str(engine.shard), events=0, rate=0.0)
+        loop = asyncio.get_running_loop()
+        began, first_events = loop.time(), engine.stats.total_records(events_topic)
+        while True:
+            events = engine.stats.total_records(events_topic)
+            elapsed = max(loop.time() - began, 1e-6)
+            progress.update(
+                task,
+                total=engine.stats.backfill_total,
+                completed=engine.stats.backfill_done,
+                events=events,
+                rate=(events - first_events) / elapsed,
+            )
+            await asyncio.sleep(0.25)

@@ -1,0 +1,237 @@
+"""The sidecar routes: ``/api/{health,pause,resume,clean,logs}`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BeforeValidator
+
+from producer.engine.engine import Engine
+from producer.engine.logs import Level
+from producer.generation.clock import format_instant
+from producer.sidecar.deps import ControlDep, EngineDep, RegistryDep
+from producer.sidecar.metrics import render
+from producer.sidecar.models import (
+    CleanResult,
+    CompanyGenerator,
+    ControlResult,
+    DriverGenerator,
+    EmulatedConfig,
+    ErrorResponse,
+    Health,
+    KafkaStatus,
+    Lifecycle,
+    LogEntryOut,
+    LogPage,
+    SkippedPath,
+    StateInfo,
+    Uptime,
+)
+
+MAX_LOG_LIMIT = 10_000
+ERRORS: dict[int | str, dict[str, Any]] = {
+    500: {"model": ErrorResponse, "description": "Unexpected failure (details in the producer log)."}
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorResponse, "description": "A query parameter is invalid (named in the message)."}
+}
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+api = APIRouter(prefix="/api", tags=["control"], responses=ERRORS)
+control = APIRouter(prefix="/api", tags=["control"], responses=ERRORS)
+metrics = APIRouter(tags=["metrics"], responses=ERRORS)
+
+
+def _idle(now: datetime, last: datetime | None) -> float | None:
+    return max(0.0, (now - last).total_seconds()) if last is not None else None
+
+
+def _emulated(engine: Engine) -> EmulatedConfig | None:
+    section = getattr(engine.config, engine.config.scenario, None)
+    batch_range = getattr(section, "events_per_batch_range", None)
+    if section is None or batch_range is None:
+        return None
+    return EmulatedConfig(
+        company_interval_seconds=section.company_onboarding_interval.total_seconds(),
+        driver_interval_seconds=engine.length.total_seconds(),
+        companies_per_batch=section.onboarding_batch_size,
+        events_per_batch_range=batch_range,
+    )
+
+
+def _status(engine: Engine) -> str:
+    return "paused" if engine.paused else "running"
+
+
+@api.get("/health", response_model=Health, summary="Health snapshot: status, uptime, batches, Kafka")
+async def health(engine: EngineDep, control: ControlDep) -> Health:
+    """Seed 001's health snapshot, plus the generation mode, auto re-init and Kafka status."""
+    now = datetime.now(UTC)
+    stats = engine.stats
+    uptime = stats.uptime_seconds
+    emulated = _emulated(engine)
+    run_mode = "backfill" if stats.mode == "backfill" else "realtime"
+    return Health.model_validate(
+        {
+            "status": _status(engine),
+            "timestamp": now,
+            "uptime": Uptime(seconds=uptime, hours=uptime / 3600, start_time=stats.started_at),
+            "company_generator": CompanyGenerator(
+                total_batches=stats.entity_batches,
+                last_batch_time=stats.last_entity_batch_at,
+                idle_seconds=_idle(now, stats.last_entity_batch_at),
+            ),
+            "driver_generator": DriverGenerator(
+                total_batches=stats.interval_batches,
+                last_batch_time=stats.last_interval_batch_at,
+                last_interval_end=stats.last_interval_end,
+                idle_seconds=_idle(now, stats.last_interval_batch_at),
+            ),
+            "lifecycle": Lifecycle(
+                paused=engine.paused, shutdown_requested=engine.stopping, phase=stats.status
+            ),
+            "state": StateInfo(
+                last_saved=engine.state.updated_at,
+                state_file=str(engine.paths.state_file),
+                next_interval=engine.state.next_interval,
+                intervals_published=engine.state.intervals_published,
+                events_published=engine.state.events_published,
+            ),
+            "generation_mode": "emulated" if emulated is not None else run_mode,
+            "run_mode": run_mode,
+            "emulated_config": emulated,
+            "auto_reinit": control.auto_reinit,
+            "kafka": KafkaStatus(
+                connected=stats.connected,
+                bootstrap=engine.config.kafka.bootstrap_servers,
+                last_error=stats.last_error,
+                last_error_at=stats.last_error_at,
+                reconnects=stats.reconnects,
+            ),
+            "scenario": engine.config.scenario,
+            "seed": engine.dataset.seed if engine.dataset is not None else engine.state.seed,
+            "shard": str(engine.shard),
+            "run_id": stats.run_id,
+        }
+    )
+
+
+def _result(engine: Engine, control: ControlDep, changed: bool) -> ControlResult:
+    return ControlResult.model_validate(
+        {
+            "status": _status(engine),
+            "changed": changed,
+            "paused": engine.paused,
+            "timestamp": datetime.now(UTC),
+            "auto_reinit": control.auto_reinit,
+        }
+    )
+
+
+@control.post("/pause", response_model=ControlResult, summary="Pause publishing (idempotent)")
+async def pause(engine: EngineDep, control: ControlDep) -> ControlResult:
+    """Stop sending records; the pause is persisted and survives a restart."""
+    return _result(engine, control, control.pause())
+
+
+@control.post("/resume", response_model=ControlResult, summary="Resume publishing (idempotent)")
+async def resume(engine: EngineDep, control: ControlDep) -> ControlResult:
+    """Continue sending; the first resume after a clean re-initialises the baseline (``auto_reinit``)."""
+    return _result(engine, control, await control.resume())
+
+
+@control.post(
+    "/clean",
+    response_model=CleanResult,
+    summary="Delete the generated data (requires paused)",
+    responses={
+        409: {"model": ErrorResponse, "description": "The producer is not paused."},
+        502: {"model": ErrorResponse, "description": "Kafka refused or did not answer."},
+    },
+)
+async def clean(control: ControlDep) -> CleanResult:
+    """Delete this producer's state and manifest files and every record of the scenario's topics.
+
+    Topics are kept (DeleteRecords up to the end offset), so running consumers keep working. Only
+    paths inside the data dir are touched. The next resume re-initialises the baseline.
+    """
+    report = await control.clean()
+    return CleanResult(
+        status="cleaned",
+        deleted_count=report.deleted_count,
+        deleted_files=report.deleted_files,
+        deleted_records=report.deleted_records,
+        skipped=[SkippedPath(path=path, reason=reason) for path, reason in report.skipped],
+        timestamp=datetime.now(UTC),
+    )
+
+
+def _plus_restored(value: Any) -> Any:
+    """An unencoded ``+`` in a query string arrives as a space: ``…T12:00:00 00:00`` → ``…+00:00``."""
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) > 6 and value[-6] == " " and value[-5:-3].isdigit():
+            value = value[:-6] + "+" + value[-5:]
+    return value
+
+
+Since = Annotated[datetime | None, BeforeValidator(_plus_restored)]
+
+
+def _json_ready(metadata: dict[str, Any]) -> dict[str, Any]:
+    def default(value: Any) -> Any:
+        return format_instant(value) if isinstance(value, datetime) else str(value)
+
+    data = orjson.loads(orjson.dumps(metadata, default=default, option=orjson.OPT_PASSTHROUGH_DATETIME))
+    assert isinstance(data, dict)
+    return data
+
+
+@api.get("/logs", response_model=LogPage, responses=INVALID, summary="Structured log entries")
+async def logs(
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LOG_LIMIT, description="At most this many entries.")] = 100,
+    since: Annotated[
+        Since,
+        Query(description="Only entries after this ISO 8601 instant (URL-encode `+`; naive means UTC)."),
+    ] = None,
+    level: Annotated[Level | None, Query(description="Only entries at this level or above.")] = None,
+) -> LogPage:
+    """Without ``since``: the latest ``limit`` entries. With it: the first ``limit`` entries after it.
+
+    Entries are oldest first; ``nextSince`` is the last entry's instant (or ``since`` when none
+    matched), so passing it as ``since`` pages forward without gaps.
+    """
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    selected = engine.log.entries(limit=MAX_LOG_LIMIT * 100, since=since, level=level)
+    selected = selected[:limit] if since is not None else selected[-limit:]
+    entries = [
+        LogEntryOut(
+            ts=entry.timestamp,
+            level=entry.level,
+            component=entry.component,
+            message=entry.message,
+            metadata=_json_ready(entry.metadata),
+        )
+        for entry in selected
+    ]
+    next_since = selected[-1].timestamp if selected else since
+    return LogPage(entries=entries, total_returned=len(entries), next_since=next_since)
+
+
+@metrics.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics",
+    responses={
+        200: {"content": {PROMETHEUS_CONTENT_TYPE: {"schema": {"type": "string"}}}, "description": "OK"}
+    },
+)
+async def prometheus_metrics(registry: RegistryDep) -> Response:
+    """Records, batches and bytes per topic, send errors and latency, paused, Kafka connection."""
+    return Response(render(registry), media_type=PROMETHEUS_CONTENT_TYPE)
