@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,8 +26,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 import producer
 from producer.errors import BadInputError
+from producer.generation.clock import Duration
 from producer.generation.scenarios.fleet.settings import FleetConfig
-from streaming.settings import StreamingSettings
 
 CONFIGS_DIR = Path(producer.__file__).resolve().parent.parent / "configs"
 """Where the preset YAML files live (``configs/<name>.yaml``)."""
@@ -90,6 +91,54 @@ class ApiSettings(BaseModel):
     @classmethod
     def _blank_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value().strip() else None
+
+
+class StreamingSettings(BaseModel):
+    """How the Spark job runs.
+
+    ``watermark_delay``: the watermark trails the largest event time seen by this much; records older
+    than the watermark are quarantined as ``late``. ``allowed_lateness``: an interval is checked
+    once the watermark passes ``interval_end + allowed_lateness``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    master: str | None = Field(
+        None, description="Spark master URL; None: local[*], or whatever spark-submit was given."
+    )
+    trigger_interval: Duration = Field(
+        timedelta(seconds=5), description="Processing-time trigger (ISO 8601)."
+    )
+    watermark_delay: Duration | None = Field(
+        None, description="How far the watermark trails the max event time; default: one interval length."
+    )
+    allowed_lateness: Duration | None = Field(
+        None, description="Extra wait after interval_end + watermark before checking; default: none (PT0S)."
+    )
+    max_offsets_per_trigger: int | None = Field(
+        None, gt=0, description="Cap on event records per micro-batch (entities are never capped)."
+    )
+    shuffle_partitions: int = Field(2, gt=0)
+    ui_port: int = Field(14040, ge=0, le=65535, description="Spark UI (Structured Streaming tab).")
+    metrics_port: int | None = Field(
+        19100,
+        ge=0,
+        le=65535,
+        description="Prometheus endpoint on the driver; None disables it, 0 picks a free port.",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Bind address of the Prometheus endpoint.")
+    driver_memory: str = "2g"
+    use_local_jars: bool = Field(
+        True, description="Put the cached connector jars on spark.jars (else --jars)."
+    )
+
+    def delay(self, interval: timedelta) -> timedelta:
+        """The effective watermark delay for intervals of length ``interval``."""
+        return self.watermark_delay if self.watermark_delay is not None else interval
+
+    def lateness(self) -> timedelta:
+        """The effective allowed lateness."""
+        return self.allowed_lateness if self.allowed_lateness is not None else timedelta(0)
 
 
 _PRESET_DATA: ContextVar[dict[str, Any] | None] = ContextVar("_PRESET_DATA", default=None)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS_PER_SECOND = 1_000_000
@@ -162,3 +165,15 @@ def onboarding_ticks_before(epoch: datetime, cadence: timedelta, instant: dateti
     if elapsed <= 0:
         return 0
     return (elapsed - 1) // to_micros_delta(cadence)
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 duration string like PT15M")
+    return parse_duration(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)]
+"""A positive ISO 8601 duration (``PT15M``), serialized back to ISO 8601."""

@@ -428,7 +428,7 @@ def check_option_values(argv: list[str], service: dict[str, Any], bootstrap: str
 
 def spark_problems(compose: dict[str, Any]) -> Problems:
     """The cluster profile: master and worker from our image, wired to each other and to the driver."""
-    from streaming.settings import StreamingSettings
+    from producer.config import StreamingSettings
 
     problems: Problems = []
     all_services = services(compose)

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from producer.generation.clock import check_interval_length, format_duration, parse_duration, to_micros_delta
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 duration string like PT15M")
-    return parse_duration(value)
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)]
-"""A positive ISO 8601 duration (``PT15M``), serialized back to ISO 8601."""
+from producer.generation.clock import Duration, check_interval_length, format_duration, to_micros_delta
 
 
 class FleetConfig(BaseModel):
