@@ -23,8 +23,6 @@ from pyspark.sql.streaming.listener import StreamingQueryListener
 
 log = logging.getLogger(__name__)
 
-PROGRESS_LOG = "streaming-progress.jsonl"
-CHECKS_LOG = "checks.jsonl"
 
 
 @dataclass(frozen=True)

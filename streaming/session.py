@@ -46,7 +46,7 @@ class SparkSettings:
     app_name: str = "seedstream"
     shuffle_partitions: int = 2
     ui_enabled: bool = True
-    ui_port: int = 14040
+    ui_port: int | None = None
     driver_memory: str = "2g"
     warehouse_dir: str | None = None
     use_local_jars: bool = True
@@ -69,7 +69,6 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.default.parallelism": str(settings.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": str(settings.ui_enabled).lower(),
-        "spark.ui.port": str(settings.ui_port),
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": settings.driver_memory,
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{_log_config_file()}",
@@ -83,6 +82,8 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         conf.setdefault("spark.driver.bindAddress", "127.0.0.1")
     if settings.use_local_jars:
         conf["spark.jars"] = ",".join(str(jar) for jar in jars("spark"))
+    if settings.ui_port is not None:
+        conf["spark.ui.port"] = str(settings.ui_port)
     if settings.warehouse_dir:
         conf["spark.sql.warehouse.dir"] = settings.warehouse_dir
     conf.update(settings.extra_conf)

@@ -21,12 +21,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
+from producer.datadir import DataDir, TableLocations, data_dir_uri, local_path
 from producer.errors import SeedstreamError
-from producer.kafka.sink import require_kafka
-from streaming.job import Layout, Pipeline
-from streaming.observability import CHECKS_LOG, PROGRESS_LOG, Metrics, PipelineStatus, ProgressListener
+from producer.kafka.client import require_kafka
+from streaming.job import Pipeline
+from streaming.observability import Metrics, PipelineStatus, ProgressListener
 from streaming.session import SparkSettings, build_spark
 
 if TYPE_CHECKING:
@@ -45,21 +45,6 @@ class StreamSummary:
     batches: int
     intervals_checked: int
     metrics_port: int | None
-
-
-def data_dir_uri(data_dir: str | Path) -> str:
-    """A local path made absolute, or a Hadoop URI (``hdfs://…``) unchanged."""
-    text = str(data_dir)
-    if urlparse(text).scheme and len(urlparse(text).scheme) > 1:
-        return text.rstrip("/")
-    return str(Path(text).resolve())
-
-
-def _local_dir(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(parsed.path)
-    return None
 
 
 def _submitted_conf() -> dict[str, str]:
@@ -100,15 +85,19 @@ def run_stream(
     """Run the job until the input is drained (``available_now``) or until interrupted.
 
     Raises:
+        KafkaAuthenticationError: when the broker refuses the configured credentials.
+        KafkaUnavailableError: when no broker answers within ``kafka.connect_timeout_seconds``.
         SeedstreamError: when the streaming query fails (the first line of Spark's error).
     """
     root = data_dir_uri(data_dir)
-    # One clear line when no broker answers, instead of a query that retries forever.
-    asyncio.run(require_kafka(config.kafka.bootstrap_servers, config.kafka.connect_timeout_seconds))
+    # One clear line when no broker answers or it refuses our credentials, instead of a query that
+    # retries forever; before the Spark session, so nothing is written then.
+    asyncio.run(require_kafka(config.kafka, config.kafka.connect_timeout_seconds))
     session = spark or session_for(config)
-    local = _local_dir(root)
+    local = local_path(root)
+    files = DataDir(local) if local is not None else None
     pipeline = Pipeline(
-        session, config, Layout(root), checks_log=local / "logs" / CHECKS_LOG if local else None
+        session, config, TableLocations(root), checks_log=files.checks_log if files else None
     )
     metrics = Metrics.create()
     metrics_port = None
@@ -122,7 +111,7 @@ def run_stream(
             ) from None
     listener = ProgressListener(
         metrics,
-        local / "logs" / PROGRESS_LOG if local is not None else None,
+        files.streaming_progress_log if files is not None else None,
         lambda: PipelineStatus(
             pipeline.last_watermark, dict(pipeline.rows_written), dict(pipeline.intervals_checked)
         ),
@@ -147,15 +136,46 @@ def run_stream(
     return StreamSummary(root, batches, checked, metrics_port)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """spark-submit entry point: the ``seedstream stream`` command with the same flags."""
-    from producer.cli import main as cli_main
+def main(argv: list[str] | None = None) -> int:
+    """spark-submit entry point: ``seedstream stream``'s flags, one line and a status on failure.
 
-    sys.argv = ["seedstream", "stream", *(sys.argv[1:] if argv is None else argv)]
-    cli_main()
+    It parses its own arguments (the CLI is the composition root above this package, not a
+    dependency of it) and returns the process exit status.
+    """
+    import argparse
+
+    from producer.config import load_config
+    from producer.datadir import DEFAULT_DATA_DIR
+
+    parser = argparse.ArgumentParser(
+        prog="streaming/submit.py", description="The seedstream streaming job (as `seedstream stream`)."
+    )
+    parser.add_argument("--config", required=True, help="A YAML config file or a preset name.")
+    parser.add_argument("--bootstrap-servers", help="Kafka bootstrap (default: the config's).")
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="A path or a Hadoop URI.")
+    parser.add_argument("--available-now", action="store_true", help="Drain what Kafka holds, then exit.")
+    parser.add_argument("--master", help="Spark master URL (default: spark-submit's).")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(
+            args.config, {"kafka.bootstrap_servers": args.bootstrap_servers, "streaming.master": args.master}
+        )
+        summary = run_stream(config, args.data_dir, args.available_now)
+    except SeedstreamError as error:
+        print(f"error: {error}", file=sys.stderr)  # noqa: T201 - the one line a user sees
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)  # noqa: T201
+        return 130
+    print(  # noqa: T201
+        f"stopped after {summary.batches} micro-batches; {summary.intervals_checked} intervals checked",
+        file=sys.stderr,
+    )
+    return 0
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("streaming").setLevel(logging.INFO)
-    main()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its failures reach the user as one line
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Interval math: ISO 8601 durations, alignment to interval multiples, batch ids, onboarding ticks.
+"""Interval math: ISO 8601 durations, alignment to interval multiples, interval ids, onboarding ticks.
 
 Every instant is timezone-aware UTC. Internally instants are integer microseconds since the Unix
 epoch, so interval arithmetic is exact and vectorizes.
@@ -132,8 +132,10 @@ def intervals(start: datetime, end: datetime, length: timedelta) -> Iterator[dat
         current += length
 
 
-def batch_id(interval_start: datetime) -> str:
-    """Compact ISO id of an interval: ``20251108T1215Z``; seconds appear only when non-zero."""
+def interval_id(interval_start: datetime) -> str:
+    """Compact ISO id of an interval: ``20251108T1215Z``; seconds appear only when non-zero.
+
+    Records carry it as their ``batch_id`` (header and JSON field)."""
     start = ensure_utc(interval_start)
     if start.microsecond:
         return start.strftime("%Y%m%dT%H%M%S.%fZ")
@@ -142,8 +144,8 @@ def batch_id(interval_start: datetime) -> str:
     return start.strftime("%Y%m%dT%H%MZ")
 
 
-def parse_batch_id(text: str) -> datetime:
-    """The interval_start a :func:`batch_id` names (inverse of :func:`batch_id`)."""
+def parse_interval_id(text: str) -> datetime:
+    """The interval_start an :func:`interval_id` names (inverse of :func:`interval_id`)."""
     for pattern in ("%Y%m%dT%H%MZ", "%Y%m%dT%H%M%SZ", "%Y%m%dT%H%M%S.%fZ"):
         try:
             return datetime.strptime(text, pattern).replace(tzinfo=UTC)

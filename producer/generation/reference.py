@@ -21,8 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from producer.config import SeedstreamConfig
 from producer.errors import BadInputError, SeedstreamError
 from producer.generation.clock import format_duration, format_instant, intervals, is_aligned
-from producer.generation.dataset import Dataset, Shard
+from producer.generation.dataset import Dataset
 from producer.generation.scenarios import get_scenario
+from producer.generation.shard import Shard
 
 DESCRIPTOR_FILE = "dataset.json"
 
@@ -62,8 +63,8 @@ def generate_files(
     shard = shard or Shard()
     check_range(config, start, end)
     scenario = get_scenario(config.scenario)
-    dataset = Dataset.create(config, start)
     length = scenario.interval_length(config)
+    dataset = Dataset.create(config, start, length)
     prefix = config.kafka.topic_prefix
     topics = {spec.role: spec.full_name(prefix) for spec in scenario.topics()}
     try:

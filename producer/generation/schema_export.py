@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel
 
 import producer
-from producer.generation.dataset import DatasetDescriptor, write_atomically
+from producer.datadir import BatchManifest, write_durably
+from producer.generation.dataset import DatasetDescriptor
 from producer.generation.scenarios import SCENARIOS, get_scenario
-from producer.generation.scenarios.fleet.models import BatchManifest
 
 SCHEMAS_DIR = Path(producer.__file__).resolve().parent.parent / "schemas"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -40,7 +40,7 @@ def schema_documents() -> dict[str, bytes]:
                 spec.schema_version,
                 {"x-topic": spec.name, "x-key": spec.key_field, "x-compacted": spec.compacted},
             )
-    documents["fleet.batch-manifest.json"] = _schema(BatchManifest, "fleet.batch-manifest", 1, {})
+    documents["batch-manifest.json"] = _schema(BatchManifest, "batch-manifest", 1, {})
     documents["dataset-descriptor.json"] = _schema(DatasetDescriptor, "dataset-descriptor", 1, {})
     return documents
 
@@ -49,7 +49,7 @@ def write_schemas(out_dir: Path = SCHEMAS_DIR) -> list[Path]:
     """(Re)write all schema files into ``out_dir``; returns the paths written."""
     written = []
     for name, data in schema_documents().items():
-        write_atomically(out_dir / name, data)
+        write_durably(out_dir / name, data)
         written.append(out_dir / name)
     return written
 

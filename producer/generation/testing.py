@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from producer.config import SeedstreamConfig, load_config
-from producer.generation.dataset import Dataset, Shard
+from producer.generation.dataset import Dataset
 from producer.generation.scenarios import IntervalOutput, get_scenario
+from producer.generation.shard import Shard
 
 DEFAULT_EPOCH = datetime(2025, 11, 8, tzinfo=UTC)
 DEFAULT_SEED = 7
@@ -29,7 +30,8 @@ def make_dataset(
     """A dataset over :func:`make_config`; the seed defaults to the config's, else :data:`DEFAULT_SEED`."""
     config = make_config(preset, **overrides)
     resolved = seed if seed is not None else config.seed if config.seed is not None else DEFAULT_SEED
-    return Dataset.create(config, epoch, seed=resolved)
+    length = get_scenario(config.scenario).interval_length(config)
+    return Dataset.create(config, epoch, length, seed=resolved)
 
 
 def make_interval(

@@ -29,23 +29,27 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from producer.config import DEFAULT_KAFKA_PORT
+from producer.datadir import DEFAULT_DATA_DIR, DataDir
 from producer.errors import SeedstreamError
-from producer.stack.broker import DEFAULT_PORT, LocalBroker
+from producer.stack.broker import LocalBroker
 
 STOP_GRACE_SECONDS = 20.0
 
 
 @dataclass
 class UpSettings:
-    """What ``up`` starts and where: every field maps to a flag of ``seedstream up``."""
+    """What ``up`` starts and where: every field maps to a flag of ``seedstream up``; the ports come
+    from the config tree (``api.port``, ``streaming.ui_port``, ``streaming.metrics_port``) unless a
+    flag overrides them."""
 
+    api_port: int
+    spark_ui_port: int
+    metrics_port: int
     config: str = "emulated"
-    data_dir: Path = Path(".seedstream")
+    data_dir: Path = DEFAULT_DATA_DIR
     bootstrap_servers: str | None = None
-    kafka_port: int = DEFAULT_PORT
-    api_port: int = 18000
-    spark_ui_port: int = 14040
-    metrics_port: int = 19100
+    kafka_port: int = DEFAULT_KAFKA_PORT
     ready_timeout: float = 180.0
     run_for: float | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -94,7 +98,7 @@ def _signal_group(pid: int, signum: int) -> None:
 def single_instance(data_dir: Path) -> Iterator[None]:
     """Hold ``data_dir/up.lock`` for the lifetime of one ``up``; a second one gets a clear error."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = data_dir / "up.lock"
+    lock_path = DataDir(data_dir).up_lock
     handle: IO[str] = lock_path.open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -150,7 +154,8 @@ class Stack:
         self.settings = settings
         self.console = console or Console(stderr=True)
         self.data_dir = settings.data_dir.resolve()
-        self.logs_dir = self.data_dir / "logs"
+        self.files = DataDir(self.data_dir)
+        self.logs_dir = self.files.logs_dir
         self.children: list[Child] = []
         self.broker: LocalBroker | None = None
         self.bootstrap = settings.bootstrap_servers or ""
@@ -212,7 +217,7 @@ class Stack:
         self.console.print(f"[green]✓[/] streaming job (Spark UI http://127.0.0.1:{self.settings.spark_ui_port})")
 
     def _spawn(self, name: str, arguments: list[str], env_overrides: dict[str, str] | None = None) -> Child:
-        log_path = self.logs_dir / f"{name}.out"
+        log_path = self.files.child_output(name)
         env = {**os.environ, **self.settings.extra_env, **(env_overrides or {}), "PYTHONUNBUFFERED": "1"}
         with log_path.open("ab") as log:
             process = subprocess.Popen(
@@ -319,7 +324,7 @@ class Stack:
         self._read_last_check()
 
     def _read_last_check(self) -> None:
-        progress = self.data_dir / "logs" / "checks.jsonl"
+        progress = self.files.checks_log
         try:
             lines = progress.read_text().strip().splitlines()
         except FileNotFoundError:

@@ -23,7 +23,8 @@ from streaming_support import (
     wait_for,
 )
 
-from streaming.job import Layout, Pipeline
+from producer.datadir import TableLocations
+from streaming.job import Pipeline
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -58,7 +59,7 @@ def test_every_quarantine_reason_while_the_query_keeps_running(
             case, "ground_truth", truth, "batch_id"
         )
 
-    pipeline = Pipeline(spark, case.config, Layout(str(case.data_dir)))
+    pipeline = Pipeline(spark, case.config, TableLocations(str(case.data_dir)))
     query = pipeline.start(case.bootstrap, available_now=False)
     try:
         publish(

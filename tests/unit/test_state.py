@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from producer.engine.state import MAX_SKIPPED_RANGES, DataPaths, ProducerState, StateStore, write_durably
+from producer.datadir import ShardFiles, write_durably
+from producer.engine.state import MAX_SKIPPED_RANGES, ProducerState, StateStore
 from producer.errors import SeedstreamError
-from producer.generation.dataset import Shard
+from producer.generation.shard import Shard
 
 EPOCH = datetime(2025, 11, 8, tzinfo=UTC)
 
@@ -24,7 +25,7 @@ def test_write_durably_replaces_whole_files_and_leaves_no_temporary(tmp_path: Pa
 
 
 def test_state_round_trip_and_manifest(tmp_path: Path) -> None:
-    store = StateStore(DataPaths(tmp_path, Shard()))
+    store = StateStore(ShardFiles(tmp_path, Shard()))
     state = store.load()
     assert state.next_interval is None and not state.paused and state.shard == "0/1"
     state.seed, state.epoch, state.next_interval = 100, EPOCH, EPOCH + timedelta(minutes=30)
@@ -38,17 +39,17 @@ def test_state_round_trip_and_manifest(tmp_path: Path) -> None:
 
 
 def test_each_shard_has_its_own_files(tmp_path: Path) -> None:
-    whole, part = DataPaths(tmp_path, Shard()), DataPaths(tmp_path, Shard(1, 3))
+    whole, part = ShardFiles(tmp_path, Shard()), ShardFiles(tmp_path, Shard(1, 3))
     assert whole.state_file.name == "state.json" and part.state_file.name == "state-1-of-3.json"
     assert part.log_file.name == "producer-1-of-3.jsonl" and part.descriptor_file == whole.descriptor_file
     StateStore(part).save(ProducerState(shard="1/3"))
     with pytest.raises(SeedstreamError, match="records shard 1/3, not 2/3"):
-        part.state_file.rename(DataPaths(tmp_path, Shard(2, 3)).state_file)
-        StateStore(DataPaths(tmp_path, Shard(2, 3))).load()
+        part.state_file.rename(ShardFiles(tmp_path, Shard(2, 3)).state_file)
+        StateStore(ShardFiles(tmp_path, Shard(2, 3))).load()
 
 
 def test_unreadable_state_is_a_clear_error(tmp_path: Path) -> None:
-    paths = DataPaths(tmp_path, Shard())
+    paths = ShardFiles(tmp_path, Shard())
     paths.producer_dir.mkdir(parents=True)
     paths.state_file.write_text("{not json")
     with pytest.raises(SeedstreamError, match="unreadable producer state .* remove it"):

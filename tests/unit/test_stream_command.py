@@ -29,3 +29,30 @@ def test_stream_with_unreachable_kafka_fails_fast_with_one_line(tmp_path: Path) 
     assert f"cannot reach Kafka at {address}" in errors[0]
     assert "seedstream kafka start" in errors[0]
     assert not (tmp_path / "data" / "delta").exists()
+
+
+def test_spark_submit_entry_runs_the_job_without_the_cli(tmp_path: Path) -> None:
+    """``spark-submit streaming/submit.py`` parses the same flags itself and fails with one line."""
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    address = f"127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [str(spark_submit), "--master", "local[1]", "streaming/submit.py", "--config", "small",
+         "--bootstrap-servers", address, "--data-dir", str(tmp_path / "data"), "--available-now"],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=False,
+        env={**os.environ, "SEEDSTREAM_KAFKA__CONNECT_TIMEOUT_SECONDS": "2", "PYSPARK_PYTHON": sys.executable},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"cannot reach Kafka at {address}" in result.stderr
+    assert not (tmp_path / "data" / "delta").exists()
+
+
+def test_spark_submit_entry_refuses_a_bad_preset_with_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "streaming/submit.py", "--config", "no-such-preset"],
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: config 'no-such-preset' is neither a file nor a preset")

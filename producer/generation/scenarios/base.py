@@ -19,7 +19,8 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from producer.config import SeedstreamConfig
-    from producer.generation.dataset import Dataset, Shard
+    from producer.generation.dataset import Dataset
+    from producer.generation.shard import Shard
 
 TopicRole = Literal["entities", "events", "ground_truth"]
 
@@ -66,7 +67,7 @@ class Records:
 class IntervalOutput:
     """Everything one shard publishes for one interval: its events, then its ground-truth record."""
 
-    batch_id: str
+    interval_id: str
     interval_start: datetime
     interval_end: datetime
     events: Records

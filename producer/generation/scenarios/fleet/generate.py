@@ -25,16 +25,17 @@ import numpy as np
 import numpy.typing as npt
 
 from producer.generation.clock import (
-    batch_id,
+    interval_id,
     interval_index,
     onboarding_ticks_before,
     to_micros,
     to_micros_delta,
 )
-from producer.generation.dataset import Dataset, Shard
+from producer.generation.dataset import Dataset
 from producer.generation.scenarios.fleet.models import EVENT_TYPE_WEIGHTS, EVENT_TYPES
 from producer.generation.scenarios.fleet.settings import FleetConfig
 from producer.generation.serialization import uuid4_bits
+from producer.generation.shard import Shard
 from producer.generation.streams import EntityKeys, below, seed_key, stream_states, tag, unit_floats, words
 
 I64 = npt.NDArray[np.int64]
@@ -70,7 +71,7 @@ class EventColumns:
 
     interval_start_us: int
     interval_end_us: int
-    batch_id: str
+    interval_id: str
     seed: int
     drivers_per_company: int
     eligible_companies: int
@@ -204,7 +205,7 @@ def interval_events(dataset: Dataset, interval_start: datetime, shard: Shard) ->
     return EventColumns(
         interval_start_us=start_us,
         interval_end_us=start_us + length_us,
-        batch_id=batch_id(interval_start),
+        interval_id=interval_id(interval_start),
         seed=dataset.seed,
         drivers_per_company=fleet.drivers_per_company,
         eligible_companies=int(shard.ordinals(eligible).size),

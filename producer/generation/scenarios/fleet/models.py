@@ -64,12 +64,3 @@ class DriverEventBatch(_Record):
         description="Wall clock when published (the only non-deterministic field); "
         "`seedstream generate` writes interval_end."
     )
-
-
-class BatchManifest(_Record):
-    """The producer's running summary: the last interval published and the events so far."""
-
-    manifest_id: Literal["current"] = "current"
-    last_batch_id: str
-    total_events: int = Field(ge=0)
-    last_updated: AwareDatetime

@@ -14,7 +14,7 @@ import numpy as np
 
 from producer.config import SeedstreamConfig
 from producer.generation.clock import from_micros
-from producer.generation.dataset import Dataset, Shard
+from producer.generation.dataset import Dataset
 from producer.generation.scenarios.base import IntervalOutput, Records, Scenario, TopicSpec
 from producer.generation.scenarios.fleet import generate
 from producer.generation.scenarios.fleet.models import (
@@ -31,6 +31,7 @@ from producer.generation.serialization import (
     uuid_matrix,
     uuid_strings,
 )
+from producer.generation.shard import Shard
 
 COMPANIES = TopicSpec("fleet.companies", "entities", Company, "company_id", True, SCHEMA_VERSION)
 DRIVER_EVENTS = TopicSpec("fleet.driver-events", "events", DriverEvent, "driver_id", False, SCHEMA_VERSION)
@@ -134,7 +135,7 @@ class FleetScenario(Scenario):
         events = generate.interval_events(dataset, interval_start, shard)
         truth = self.ground_truth(events, shard, generation_time)
         return IntervalOutput(
-            batch_id=events.batch_id,
+            interval_id=events.interval_id,
             interval_start=truth.interval_start,
             interval_end=truth.interval_end,
             events=self.serialize_events(events),
@@ -151,7 +152,7 @@ class FleetScenario(Scenario):
     ) -> DriverEventBatch:
         """The interval's ground-truth record for ``shard`` (counts of exactly ``events``)."""
         return DriverEventBatch(
-            batch_id=events.batch_id,
+            batch_id=events.interval_id,
             interval_start=from_micros(events.interval_start_us),
             interval_end=from_micros(events.interval_end_us),
             event_count=len(events),
@@ -180,7 +181,7 @@ class FleetScenario(Scenario):
         order = np.argsort(group, kind="stable")
         boundaries = np.flatnonzero(np.diff(group[order])) + 1
         values: list[bytes] = []
-        tail = f'","batch_id":"{events.batch_id}"}}'.encode()
+        tail = f'","batch_id":"{events.interval_id}"}}'.encode()
         for rows in np.split(order, boundaries):
             width = int(widths[rows[0]])
             event_type = EVENT_TYPES[int(events.event_type[rows[0]])]
@@ -212,7 +213,7 @@ class FleetScenario(Scenario):
                 truck_id=f"TRK-{events.seed}-{number:04d}",
                 event_type=EVENT_TYPES[event_type],
                 timestamp=from_micros(timestamp),
-                batch_id=events.batch_id,
+                batch_id=events.interval_id,
             )
             for event_id, ordinal, seq, number, event_type, timestamp in zip(
                 uuid_strings(events.event_id_high, events.event_id_low),
