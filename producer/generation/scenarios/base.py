@@ -47,6 +47,42 @@ class TopicSpec:
 
 
 @dataclass(frozen=True)
+class Topics:
+    """A scenario's topics under a prefix, by role: the one map from a role to a Kafka topic name."""
+
+    entities: TopicSpec
+    events: TopicSpec
+    ground_truth: TopicSpec
+    prefix: str
+
+    @classmethod
+    def of(cls, scenario: Scenario, prefix: str) -> Topics:
+        """The topics of ``scenario`` with ``prefix``."""
+        return cls(
+            scenario.topic("entities"), scenario.topic("events"), scenario.topic("ground_truth"), prefix
+        )
+
+    def name(self, spec: TopicSpec | TopicRole) -> str:
+        """The Kafka topic name of ``spec`` (or of the topic with that role)."""
+        if isinstance(spec, str):
+            spec = self.spec(spec)
+        return spec.full_name(self.prefix)
+
+    def spec(self, role: TopicRole) -> TopicSpec:
+        """The topic with ``role``."""
+        specs: dict[TopicRole, TopicSpec] = {
+            "entities": self.entities,
+            "events": self.events,
+            "ground_truth": self.ground_truth,
+        }
+        return specs[role]
+
+    def names(self) -> dict[TopicRole, str]:
+        """Role → Kafka topic name, in publishing order (entities, events, ground truth)."""
+        return {spec.role: self.name(spec) for spec in (self.entities, self.events, self.ground_truth)}
+
+
+@dataclass(frozen=True)
 class Records:
     """Serialized records for one topic, in publishing order.
 
@@ -103,6 +139,10 @@ class Scenario(ABC):
 
         ``generation_time`` stamps the ground-truth record; ``None`` means wall clock now.
         """
+
+    def topic_names(self, prefix: str) -> Topics:
+        """The scenario's topics under ``prefix`` (see :class:`Topics`)."""
+        return Topics.of(self, prefix)
 
     def topic(self, role: TopicRole) -> TopicSpec:
         """The (first) topic with ``role``."""

@@ -1,4 +1,4 @@
-"""The ``fleet`` section of the configuration (seed 000's Config, plus cadence and emulated mode)."""
+"""The ``fleet`` section of the configuration: companies, drivers, event rate, cadence, emulated mode."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from producer.generation.clock import Duration, check_interval_length, format_du
 class FleetConfig(BaseModel):
     """Transportation companies onboarding on a cadence; their drivers emit events per interval.
 
-    ``events_per_batch_range`` switches on emulated mode (seed 001): each interval then holds a
+    ``events_per_batch_range`` switches on emulated mode: each interval then holds a
     total number of events drawn uniformly from ``[min, max]`` and spread over the eligible drivers,
     instead of Poisson(``event_rate_per_driver``) events per driver.
     """

@@ -1,0 +1,20 @@
+"""The scenario registry: every scenario by name (imported lazily, so unused ones cost nothing)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from producer.errors import BadInputError
+from producer.generation.scenarios.base import Scenario
+
+SCENARIOS = ("fleet",)
+
+
+@cache
+def get_scenario(name: str) -> Scenario:
+    """The (shared, thread-safe) scenario called ``name``."""
+    if name == "fleet":
+        from producer.generation.scenarios.fleet.scenario import FleetScenario
+
+        return FleetScenario()
+    raise BadInputError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
