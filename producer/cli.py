@@ -1,4 +1,4 @@
-"""The ``seedstream`` command line (PRODUCT.md's CLI contract).
+"""The ``seedstream`` command line: the composition root, and the command names scripts rely on.
 
 Each command parses its flags and calls one function of the module that does the work; every
 user-facing failure is a :class:`SeedstreamError` printed as one line with a non-zero exit status.
@@ -13,8 +13,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from producer.errors import SeedstreamError
-from producer.stack.broker import DEFAULT_PORT, LocalBroker
+from producer.config import DEFAULT_KAFKA_PORT
+from producer.datadir import DEFAULT_DATA_DIR
+from producer.errors import BadInputError, SeedstreamError
+from producer.stack.broker import LocalBroker
 
 app = typer.Typer(
     name="seedstream",
@@ -30,8 +32,6 @@ app.add_typer(kafka_app, name="kafka")
 console = Console()
 err_console = Console(stderr=True)
 
-DEFAULT_DATA_DIR = Path(".seedstream")
-
 DataDirOption = Annotated[
     Path, typer.Option("--data-dir", help="Where state, logs, Delta tables and the local broker live.")
 ]
@@ -39,19 +39,57 @@ DataDirOption = Annotated[
 
 @kafka_app.command("start")
 def kafka_start(
-    port: Annotated[int, typer.Option(help="The broker's client port.")] = DEFAULT_PORT,
+    port: Annotated[int, typer.Option(help="The broker's client port.")] = DEFAULT_KAFKA_PORT,
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    sasl_user: Annotated[
+        str | None,
+        typer.Option("--sasl-user", help="Secure the listener: SASL_PLAINTEXT, SCRAM-SHA-512, this user."),
+    ] = None,
+    sasl_password: Annotated[
+        str | None,
+        typer.Option(
+            "--sasl-password",
+            help="The user's password (default: $SEEDSTREAM_KAFKA__SASL_PASSWORD, which stays out of ps).",
+        ),
+    ] = None,
 ) -> None:
     """Start the local broker (formatting storage on first use) and print its bootstrap address."""
-    broker = LocalBroker(data_dir, port=port)
+    import os
+
+    from pydantic import SecretStr
+
+    from producer.stack.broker import SASL_LISTENER, SASL_MECHANISM, BrokerUser
+
+    user = None
+    if sasl_user is not None:
+        secret = sasl_password or os.environ.get("SEEDSTREAM_KAFKA__SASL_PASSWORD")
+        if not secret:
+            raise BadInputError("--sasl-user needs --sasl-password or SEEDSTREAM_KAFKA__SASL_PASSWORD")
+        user = BrokerUser(sasl_user, SecretStr(secret))
+    elif sasl_password is not None:
+        raise BadInputError("--sasl-password needs --sasl-user (the SCRAM user it belongs to)")
+    broker = LocalBroker(data_dir, port=port, user=user)
     running = broker.status()
     if running is not None:
-        err_console.print(f"the local broker already runs (pid {running.pid}) at {running.bootstrap}")
+        err_console.print(
+            f"the local broker already runs (pid {running.pid}) at {running.bootstrap} "
+            f"({running.security_protocol})",
+            highlight=False,
+        )
         console.print(running.bootstrap)
         return
     with err_console.status(f"starting the local Kafka broker on port {port}"):
         info = broker.start()
-    err_console.print(f"local Kafka broker started (pid {info.pid}); log: {broker.log_file}")
+    err_console.print(f"local Kafka broker started (pid {info.pid}); log: {broker.log_file}", highlight=False)
+    if user is not None:
+        err_console.print(
+            f"listener {SASL_LISTENER} {SASL_MECHANISM}, user {user.username}; clients: "
+            f"SEEDSTREAM_KAFKA__SECURITY_PROTOCOL={SASL_LISTENER} "
+            f"SEEDSTREAM_KAFKA__SASL_MECHANISM={SASL_MECHANISM} "
+            f"SEEDSTREAM_KAFKA__SASL_USERNAME={user.username} SEEDSTREAM_KAFKA__SASL_PASSWORD=…",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(info.bootstrap)
 
 
@@ -94,10 +132,9 @@ def generate(
 ) -> None:
     """Generate intervals [--from, --to) to DIR/<topic>.jsonl, one record value per line (no Kafka)."""
     from producer.config import load_config
-    from producer.errors import BadInputError
     from producer.generation.clock import parse_instant
-    from producer.generation.dataset import Shard
     from producer.generation.reference import generate_files
+    from producer.generation.shard import Shard
 
     settings = load_config(config, {"seed": seed})
     parsed_shard = Shard.parse(shard)
@@ -134,9 +171,8 @@ def produce(
 ) -> None:
     """Publish the dataset to Kafka: realtime, or a --from/--to backfill (optionally --follow)."""
     from producer.config import load_config
-    from producer.errors import BadInputError
     from producer.generation.clock import parse_instant
-    from producer.generation.dataset import Shard
+    from producer.generation.shard import Shard
     from producer.sidecar.produce import ApiOptions
     from producer.sidecar.produce import produce as run_produce
 
@@ -205,12 +241,19 @@ def up(
         str | None,
         typer.Option("--bootstrap-servers", help="Use this Kafka instead of starting the local broker."),
     ] = None,
-    kafka_port: Annotated[int, typer.Option("--kafka-port", help="Port of the local broker.")] = DEFAULT_PORT,
-    api_port: Annotated[int, typer.Option("--api-port", help="Sidecar API port.")] = 18000,
-    spark_ui_port: Annotated[int, typer.Option("--spark-ui-port", help="Spark UI port.")] = 14040,
+    kafka_port: Annotated[
+        int, typer.Option("--kafka-port", help="Port of the local broker.")
+    ] = DEFAULT_KAFKA_PORT,
+    api_port: Annotated[
+        int | None, typer.Option("--api-port", help="Sidecar API port (default: the config's api.port).")
+    ] = None,
+    spark_ui_port: Annotated[
+        int | None, typer.Option("--spark-ui-port", help="Spark UI port (default: streaming.ui_port).")
+    ] = None,
     metrics_port: Annotated[
-        int, typer.Option("--metrics-port", help="The streaming job's Prometheus port.")
-    ] = 19100,
+        int | None,
+        typer.Option("--metrics-port", help="The streaming job's Prometheus port (streaming.metrics_port)."),
+    ] = None,
     run_for: Annotated[
         float | None, typer.Option("--run-for", help="Stop by itself after this many seconds.")
     ] = None,
@@ -220,16 +263,25 @@ def up(
     from producer.stack.up import UpSettings
     from producer.stack.up import up as run_up
 
-    load_config(config, {})  # a bad config fails here, before anything starts
+    # A bad config or flag fails here, before anything starts; flags override the config's ports.
+    settings = load_config(
+        config,
+        {"api.port": api_port, "streaming.ui_port": spark_ui_port, "streaming.metrics_port": metrics_port},
+    )
+    if not settings.streaming.metrics_port:
+        raise BadInputError(
+            "seedstream up reads the streaming job's metrics: give --metrics-port or streaming.metrics_port "
+            "a fixed port (not 0 or null)"
+        )
     status = run_up(
         UpSettings(
             config=config,
             data_dir=data_dir,
             bootstrap_servers=bootstrap_servers,
             kafka_port=kafka_port,
-            api_port=api_port,
-            spark_ui_port=spark_ui_port,
-            metrics_port=metrics_port,
+            api_port=settings.api.port,
+            spark_ui_port=settings.streaming.ui_port,
+            metrics_port=settings.streaming.metrics_port,
             run_for=run_for,
         )
     )

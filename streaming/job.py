@@ -43,8 +43,10 @@ from typing import TYPE_CHECKING
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from producer.generation.clock import format_duration, parse_batch_id
-from producer.generation.scenarios import get_scenario
+from producer.datadir import TableLocations
+from producer.generation.clock import format_duration, parse_interval_id
+from producer.generation.scenarios.registry import get_scenario
+from producer.kafka.client import spark_kafka_options
 from streaming import checks as interval_checks
 from streaming import silver
 from streaming.bronze import append_idempotent, to_bronze, write_bronze
@@ -55,8 +57,7 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming.query import StreamingQuery
 
     from producer.config import SeedstreamConfig
-    from producer.generation.scenarios import TopicSpec
-    from producer.generation.scenarios.base import TopicRole
+    from producer.generation.scenarios.base import TopicRole, TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -73,32 +74,13 @@ def table_name(topic: TopicSpec) -> str:
     return topic.name.split(".", 1)[-1].replace("-", "_")
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where tables, checkpoints and logs live under a data dir (a path or any Hadoop URI)."""
-
-    root: str
-
-    def bronze(self, topic: str) -> str:
-        return f"{self.root}/delta/bronze/{topic}"
-
-    def silver(self, table: str) -> str:
-        return f"{self.root}/delta/silver/{table}"
-
-    def checks(self, table: str = "interval_checks") -> str:
-        return f"{self.root}/delta/checks/{table}"
-
-    def checkpoint(self, name: str = "pipeline") -> str:
-        return f"{self.root}/checkpoints/{name}"
-
-
 @dataclass
 class Pipeline:
     """The per-micro-batch work of the job, for one scenario, config and data dir."""
 
     spark: SparkSession
     config: SeedstreamConfig
-    layout: Layout
+    layout: TableLocations
     query_id: str | None = None
     checks_log: Path | None = None
     last_watermark: datetime | None = field(default=None, init=False)
@@ -115,7 +97,7 @@ class Pipeline:
         self.delay = self.config.streaming.delay(self.interval)
         self.lateness = self.config.streaming.lateness()
         prefix = self.config.kafka.topic_prefix
-        self.topics = {spec.role: spec.full_name(prefix) for spec in scenario.topics()}
+        self.topics = scenario.topic_names(prefix).names()
         event_schema = self.events.model.model_json_schema()["properties"]
         self.event_types: tuple[str, ...] = tuple(event_schema[silver.EVENT_TYPE_FIELD]["enum"])
         self.paths = {
@@ -186,26 +168,28 @@ class Pipeline:
     def _writer_id(self, table: str) -> str:
         return f"seedstream:{self.query_id or QUERY_NAME}:{table}"
 
-    def _max_seen_before(self, batch_id: int) -> datetime | None:
-        """Max valid event time of the micro-batches before ``batch_id`` (memory, else the table)."""
-        if self._max_seen is not None and self._max_seen[0] == batch_id - 1:
+    def _max_seen_before(self, micro_batch_id: int) -> datetime | None:
+        """Max valid event time of the micro-batches before ``micro_batch_id`` (memory, else the table)."""
+        if self._max_seen is not None and self._max_seen[0] == micro_batch_id - 1:
             return self._max_seen[1]
         value = (
             self._table("watermarks")
-            .where((F.col("query_id") == (self.query_id or QUERY_NAME)) & (F.col("batch_id") < batch_id))
+            .where(
+                (F.col("query_id") == (self.query_id or QUERY_NAME)) & (F.col("batch_id") < micro_batch_id)
+            )
             .agg(F.max("max_event_time"))
             .collect()[0][0]
         )
         return value.replace(tzinfo=UTC) if isinstance(value, datetime) else None
 
-    def process_batch(self, batch: DataFrame, batch_id: int) -> None:
+    def process_batch(self, batch: DataFrame, micro_batch_id: int) -> None:
         """Write one micro-batch of Kafka records to bronze, silver and checks, exactly once."""
         bronze = to_bronze(batch).persist()
         cached: list[DataFrame] = [bronze]
         try:
             counts = {row["topic"]: int(row["count"]) for row in bronze.groupBy("topic").count().collect()}
             present = {topic: path for topic, path in self.bronze_tables().items() if counts.get(topic)}
-            write_bronze(bronze, present, self._writer_id("bronze"), batch_id)
+            write_bronze(bronze, present, self._writer_id("bronze"), micro_batch_id)
             rejected: list[DataFrame] = []
             touched: set[str] = set()
             if counts.get(self.topics["entities"]):
@@ -217,22 +201,22 @@ class Pipeline:
                 parsed = self._parsed(bronze, "ground_truth", self.truth.model).persist()
                 cached.append(parsed)
                 truth = silver.valid(parsed)
-                append_idempotent(truth, self.paths["truth"], self._writer_id("truth"), batch_id)
+                append_idempotent(truth, self.paths["truth"], self._writer_id("truth"), micro_batch_id)
                 touched.update(row["batch_id"] for row in truth.select("batch_id").distinct().collect())
                 rejected.append(silver.quarantine(parsed))
-            max_seen = self._max_seen_before(batch_id)
+            max_seen = self._max_seen_before(micro_batch_id)
             watermark = max_seen - self.delay if max_seen is not None else None
             if counts.get(self.topics["events"]):
                 events = self._validated_events(bronze, watermark, self._table("companies")).persist()
                 cached.append(events)
-                batch_max, batch_ids = self._append_events(events, watermark, batch_id)
-                touched.update(batch_ids)
+                batch_max, interval_ids = self._append_events(events, watermark, micro_batch_id)
+                touched.update(interval_ids)
                 rejected.append(silver.quarantine(events))
                 if batch_max is not None and (max_seen is None or batch_max > max_seen):
                     max_seen = batch_max
-                    self._record_watermark(batch_id, max_seen)
-            self._write_quarantine(rejected, batch_id)
-            self._max_seen = (batch_id, max_seen)
+                    self._record_watermark(micro_batch_id, max_seen)
+            self._write_quarantine(rejected, micro_batch_id)
+            self._max_seen = (micro_batch_id, max_seen)
             new_watermark = max_seen - self.delay if max_seen is not None else None
             self.last_watermark = new_watermark
             self._check_closed(watermark, new_watermark, touched)
@@ -253,9 +237,9 @@ class Pipeline:
         )
 
     def _append_events(
-        self, events: DataFrame, watermark: datetime | None, batch_id: int
+        self, events: DataFrame, watermark: datetime | None, micro_batch_id: int
     ) -> tuple[datetime | None, list[str]]:
-        """Append the new valid events; returns their max event time and batch ids (duplicates included)."""
+        """Append the new valid events; returns their max event time and interval ids (with duplicates)."""
         existing = self._table("events")
         if watermark is not None:
             existing = existing.where(
@@ -264,7 +248,8 @@ class Pipeline:
         accepted = silver.valid(events)
         fresh = silver.dedup_events(self._event_rows(accepted), existing.select("event_id")).persist()
         try:
-            append_idempotent(fresh, self.paths["events"], self._writer_id("events"), batch_id, "event_date")
+            writer = self._writer_id("events")
+            append_idempotent(fresh, self.paths["events"], writer, micro_batch_id, "event_date")
             self._count("driver_events", fresh)
         finally:
             fresh.unpersist()
@@ -277,35 +262,36 @@ class Pipeline:
         self.rows_written[table] = self.rows_written.get(table, 0) + rows
         return rows
 
-    def _write_quarantine(self, rejected: list[DataFrame], batch_id: int) -> None:
+    def _write_quarantine(self, rejected: list[DataFrame], micro_batch_id: int) -> None:
         if not rejected:
             return
         frame = reduce(lambda left, right: left.unionByName(right), rejected).persist()
         try:
             if self._count("quarantine", frame):
                 path = self.paths["quarantine"]
-                append_idempotent(frame, path, self._writer_id("quarantine"), batch_id, "quarantine_date")
+                writer = self._writer_id("quarantine")
+                append_idempotent(frame, path, writer, micro_batch_id, "quarantine_date")
         finally:
             frame.unpersist()
 
-    def _record_watermark(self, batch_id: int, max_seen: datetime) -> None:
+    def _record_watermark(self, micro_batch_id: int, max_seen: datetime) -> None:
         row = self.spark.createDataFrame(
-            [(self.query_id or QUERY_NAME, batch_id, max_seen, max_seen - self.delay)], WATERMARK_SCHEMA
+            [(self.query_id or QUERY_NAME, micro_batch_id, max_seen, max_seen - self.delay)], WATERMARK_SCHEMA
         )
-        append_idempotent(row, self.paths["watermarks"], self._writer_id("watermarks"), batch_id)
+        append_idempotent(row, self.paths["watermarks"], self._writer_id("watermarks"), micro_batch_id)
 
     # -- checks ---------------------------------------------------------------------------------
 
-    def _closed(self, batch_ids: set[str], watermark: datetime | None) -> list[str]:
-        """The batch ids whose interval_end + allowed lateness ``watermark`` passed (None: all)."""
+    def _closed(self, interval_ids: set[str], watermark: datetime | None) -> list[str]:
+        """The interval ids whose interval_end + allowed lateness ``watermark`` passed (None: all)."""
         closed = []
-        for batch_id in batch_ids:
+        for interval_id in interval_ids:
             try:
-                end = parse_batch_id(batch_id) + self.interval
+                end = parse_interval_id(interval_id) + self.interval
             except ValueError:
                 continue
             if watermark is None or end + self.lateness <= watermark:
-                closed.append(batch_id)
+                closed.append(interval_id)
         return sorted(closed)
 
     def _check_closed(self, previous: datetime | None, current: datetime | None, touched: set[str]) -> None:
@@ -339,18 +325,19 @@ class Pipeline:
             self._merge_checks(closed, None)
         return len(closed)
 
-    def _merge_checks(self, batch_ids: list[str], watermark: datetime | None) -> None:
-        bounds = [(b, parse_batch_id(b), parse_batch_id(b) + self.interval) for b in batch_ids]
+    def _merge_checks(self, interval_ids: list[str], watermark: datetime | None) -> None:
+        bounds = [(b, parse_interval_id(b), parse_interval_id(b) + self.interval) for b in interval_ids]
         intervals = self.spark.createDataFrame(
             bounds, "batch_id string, interval_start timestamp, interval_end timestamp"
         )
         first_day = min(start for _, start, _ in bounds).date()
         last_day = max(end for _, _, end in bounds).date()
         events = self._table("events").where(
-            F.col("event_date").between(F.lit(first_day), F.lit(last_day)) & F.col("batch_id").isin(batch_ids)
+            F.col("event_date").between(F.lit(first_day), F.lit(last_day))
+            & F.col("batch_id").isin(interval_ids)
         )
         truth = silver.latest_per_key(
-            self._table("truth").where(F.col("batch_id").isin(batch_ids)), ["batch_id", "shard"]
+            self._table("truth").where(F.col("batch_id").isin(interval_ids)), ["batch_id", "shard"]
         )
         rows = interval_checks.interval_checks(
             intervals, truth, events, self.event_types, watermark, datetime.now(UTC)
@@ -416,6 +403,7 @@ class Pipeline:
         def kafka(topics: list[str], max_offsets: int | None) -> DataFrame:
             reader = (
                 self.spark.readStream.format("kafka")
+                .options(**spark_kafka_options(self.config.kafka))
                 .option("kafka.bootstrap.servers", bootstrap_servers)
                 .option("subscribe", ",".join(topics))
                 .option("startingOffsets", "earliest")
@@ -450,10 +438,10 @@ class Pipeline:
         )
         return writer.start()
 
-    def _process_with_query_id(self, batch: DataFrame, batch_id: int) -> None:
+    def _process_with_query_id(self, batch: DataFrame, micro_batch_id: int) -> None:
         if self.query_id is None:
             self.query_id = _checkpoint_query_id(self.spark, self.layout.checkpoint())
-        self.process_batch(batch, batch_id)
+        self.process_batch(batch, micro_batch_id)
 
 
 def _checkpoint_query_id(spark: SparkSession, checkpoint: str) -> str:

@@ -1,7 +1,7 @@
 """The one structured logger: JSON lines to a file under the data dir, and an in-memory ring.
 
 Every entry has ``timestamp`` (ISO 8601 UTC), ``level``, ``component``, ``run_id``, ``message`` and
-``metadata`` (seed 002 T009/T046). The ring holds the latest entries for the sidecar's
+``metadata``. The ring holds the latest entries for the sidecar's
 ``GET /api/logs?limit&since&level``; the file keeps everything (``<data-dir>/logs/producer.jsonl``).
 """
 

@@ -22,7 +22,7 @@ from producer.config import SeedstreamConfig
 from producer.errors import BadInputError, SeedstreamError
 from producer.generation.clock import format_duration, format_instant, intervals, is_aligned
 from producer.generation.dataset import Dataset
-from producer.generation.scenarios import get_scenario
+from producer.generation.scenarios.registry import get_scenario
 from producer.generation.shard import Shard
 
 DESCRIPTOR_FILE = "dataset.json"
@@ -66,7 +66,7 @@ def generate_files(
     length = scenario.interval_length(config)
     dataset = Dataset.create(config, start, length)
     prefix = config.kafka.topic_prefix
-    topics = {spec.role: spec.full_name(prefix) for spec in scenario.topics()}
+    topics = scenario.topic_names(prefix).names()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".generate-", dir=out_dir))

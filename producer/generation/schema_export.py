@@ -15,7 +15,7 @@ from pydantic import BaseModel
 import producer
 from producer.datadir import BatchManifest, write_durably
 from producer.generation.dataset import DatasetDescriptor
-from producer.generation.scenarios import SCENARIOS, get_scenario
+from producer.generation.scenarios.registry import SCENARIOS, get_scenario
 
 SCHEMAS_DIR = Path(producer.__file__).resolve().parent.parent / "schemas"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"

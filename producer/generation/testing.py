@@ -12,7 +12,8 @@ from typing import Any
 
 from producer.config import SeedstreamConfig, load_config
 from producer.generation.dataset import Dataset
-from producer.generation.scenarios import IntervalOutput, get_scenario
+from producer.generation.scenarios.base import IntervalOutput
+from producer.generation.scenarios.registry import get_scenario
 from producer.generation.shard import Shard
 
 DEFAULT_EPOCH = datetime(2025, 11, 8, tzinfo=UTC)

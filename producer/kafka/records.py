@@ -1,6 +1,6 @@
 """Turning a scenario's output into Kafka records: topics, headers, and what Kafka already holds.
 
-Headers carry the schema name and version, batch_id, seed and shard (PRODUCT.md). An entity's
+Headers carry the schema name and version, batch_id, seed and shard. An entity's
 batch_id is the interval containing its creation instant. :func:`last_committed_interval` reads the
 tail of the ground-truth topic (``read_committed``) to find the newest interval this shard of this
 dataset has committed: the resume point that survives a crash between a commit and the state write.
@@ -10,37 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from producer.generation.clock import batch_id, from_micros, parse_batch_id
-from producer.generation.dataset import Dataset, Shard
-from producer.generation.scenarios.base import Records, Scenario, TopicSpec
+from producer.config import KafkaConfig
+from producer.generation.clock import from_micros, interval_id, parse_interval_id
+from producer.generation.dataset import Dataset
+from producer.generation.scenarios.base import Records, Scenario, Topics, TopicSpec
+from producer.generation.shard import Shard
+from producer.kafka.client import client_options
 from producer.kafka.sink import Headers, Outgoing
-
-
-@dataclass(frozen=True)
-class Topics:
-    """The full topic names of a scenario under a prefix, by role."""
-
-    entities: TopicSpec
-    events: TopicSpec
-    ground_truth: TopicSpec
-    prefix: str
-
-    @classmethod
-    def of(cls, scenario: Scenario, prefix: str) -> Topics:
-        """The topics of ``scenario`` with ``prefix``."""
-        return cls(
-            scenario.topic("entities"), scenario.topic("events"), scenario.topic("ground_truth"), prefix
-        )
-
-    def name(self, spec: TopicSpec) -> str:
-        """``spec``'s Kafka topic name."""
-        return spec.full_name(self.prefix)
 
 
 class RecordFactory:
@@ -78,7 +59,7 @@ class RecordFactory:
         headers: list[Headers] = []
         for micros in (records.timestamps_us - records.timestamps_us % step).tolist():
             if micros not in cache:
-                cache[micros] = self.headers(spec, batch_id(from_micros(micros)))
+                cache[micros] = self.headers(spec, interval_id(from_micros(micros)))
             headers.append(cache[micros])
         return Outgoing(self.topics.name(spec), records, headers, per_record_headers=True)
 
@@ -109,14 +90,14 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def last_committed_interval(
-    bootstrap_servers: str, topic: str, dataset: Dataset, shard: Shard, timeout: float = 30.0
+    kafka: KafkaConfig, topic: str, dataset: Dataset, shard: Shard, timeout: float = 30.0
 ) -> datetime | None:
     """The newest interval_start whose ground truth this shard of ``dataset`` committed, or None.
 
     Reads the ground-truth topic backwards in growing windows until a match or its beginning.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **client_options(kafka),
         isolation_level="read_committed",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -150,7 +131,7 @@ async def last_committed_interval(
                     for message in batch.get(tp, []):
                         headers = dict(message.headers or ())
                         if headers.get("seed") == seed and headers.get("shard") == wanted:
-                            interval = parse_batch_id(headers["batch_id"].decode())
+                            interval = parse_interval_id(headers["batch_id"].decode())
                             newest = interval if newest is None else max(newest, interval)
             if newest is not None or exhausted:
                 return newest

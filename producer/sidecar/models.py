@@ -1,4 +1,4 @@
-"""Pydantic models of every sidecar response, so Swagger shows real schemas (seed 001 shapes)."""
+"""Pydantic models of every sidecar response, so Swagger shows real schemas."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class StateInfo(_Model):
 
 
 class EmulatedConfig(_Model):
-    """The emulated-mode cadence and batch sizes (seed 001)."""
+    """The emulated-mode cadence and batch sizes."""
 
     company_interval_seconds: float
     driver_interval_seconds: float
@@ -91,7 +91,7 @@ class KafkaStatus(_Model):
 
 
 class Health(_Model):
-    """``GET /api/health``: seed 001's health snapshot plus mode, re-init and Kafka status."""
+    """``GET /api/health``: status, counters and cadence, plus mode, re-init and Kafka status."""
 
     status: Literal["running", "paused"]
     timestamp: datetime

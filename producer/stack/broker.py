@@ -4,6 +4,13 @@
 with a bounded heap, logs to ``<data-dir>/kafka/broker.log`` and waits until the broker has started
 and accepts connections. The process outlives the command; ``stop`` ends it with SIGTERM (then
 SIGKILL after a bounded wait) and ``status`` says whether it runs and where.
+
+Secured (``--sasl-user``/``--sasl-password``): the client listener is SASL_PLAINTEXT with
+SCRAM-SHA-512 (also used between brokers, e.g. for transaction markers); the controller listener
+stays PLAINTEXT on a loopback port. The SCRAM credential is stored (salted and hashed by Kafka) when
+storage is formatted, so a user is fixed for the life of the data dir. The broker's own login needs
+the password in a JAAS file: ``<kafka>/broker-jaas.conf``, mode 0600, written just before the JVM
+starts and deleted as soon as it has started (the JVM reads it once at startup); no other file holds it.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,12 +27,37 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
+from producer.config import DEFAULT_KAFKA_PORT
+from producer.datadir import DataDir
 from producer.errors import BadInputError, SeedstreamError
 from producer.stack.jvm import jar_dir, java_executable
 
-DEFAULT_PORT = 9092
 DEFAULT_HOST = "127.0.0.1"
 STARTED_MARKER = "Kafka Server started"
+SASL_MECHANISM = "SCRAM-SHA-512"
+SASL_LISTENER = "SASL_PLAINTEXT"
+
+
+@dataclass(frozen=True)
+class BrokerUser:
+    """The SCRAM-SHA-512 user of a secured local broker (clients and the broker itself log in as it)."""
+
+    username: str
+    password: SecretStr
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", self.username):
+            raise BadInputError(
+                f"--sasl-user {self.username!r}: use 1-64 letters, digits, '.', '_' or '-'"
+            )
+        secret = self.password.get_secret_value()
+        if not secret or any(char in secret for char in '"\\,[]=') or not secret.isprintable():
+            raise BadInputError(
+                "--sasl-password: give a non-empty printable password without quotes, backslashes, "
+                "commas, brackets or '='"
+            )
 
 
 @dataclass(frozen=True)
@@ -37,6 +70,9 @@ class BrokerInfo:
     controller_port: int
     data_dir: str
     started_at: float
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -95,22 +131,26 @@ class LocalBroker:
     def __init__(
         self,
         data_dir: Path,
-        port: int = DEFAULT_PORT,
+        port: int = DEFAULT_KAFKA_PORT,
         host: str = DEFAULT_HOST,
         heap_mb: int = 512,
+        user: BrokerUser | None = None,
     ) -> None:
         if not 0 < port < 65536:
             raise BadInputError(f"--port {port} is not a TCP port: use 1-65535")
         self.host = host
         self.port = port
         self.heap_mb = heap_mb
-        self.home = data_dir.resolve() / "kafka"
+        self.home = DataDir(data_dir.resolve()).broker_dir
         self.storage = self.home / "data"
         self.config_file = self.home / "server.properties"
         self.log_config = self.home / "log4j2.properties"
         self.log_file = self.home / "broker.log"
         self.stdout_file = self.home / "broker.out"
         self.state_file = self.home / "broker.json"
+        self.user = user
+        self.jaas_file = self.home / "broker-jaas.conf"
+        self.scram_users_file = self.home / "scram-users.json"
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -150,6 +190,11 @@ class LocalBroker:
         self._write_config(controller_port)
         if not (self.storage / "meta.properties").exists():
             self._format(java, classpath)
+        self._check_user_formatted()
+        security = []
+        if self.user is not None:
+            self._write_jaas(self.user)
+            security = [f"-Djava.security.auth.login.config={self.jaas_file}"]
 
         self.log_file.unlink(missing_ok=True)
         with self.stdout_file.open("wb") as out:
@@ -162,6 +207,7 @@ class LocalBroker:
                     "-XX:MaxGCPauseMillis=20",
                     "-Djava.awt.headless=true",
                     f"-Dlog4j2.configurationFile={self.log_config}",
+                    *security,
                     "-cp",
                     classpath,
                     "kafka.Kafka",
@@ -179,6 +225,9 @@ class LocalBroker:
             controller_port=controller_port,
             data_dir=str(self.home.parent),
             started_at=time.time(),
+            security_protocol=SASL_LISTENER if self.user is not None else "PLAINTEXT",
+            sasl_mechanism=SASL_MECHANISM if self.user is not None else None,
+            sasl_username=self.user.username if self.user is not None else None,
         )
         self._write_state(info)
         try:
@@ -187,6 +236,8 @@ class LocalBroker:
             self._kill(process.pid, grace=5.0)
             self.state_file.unlink(missing_ok=True)
             raise
+        finally:
+            self.jaas_file.unlink(missing_ok=True)
         return info
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -206,15 +257,16 @@ class LocalBroker:
         temporary.replace(self.state_file)
 
     def _write_config(self, controller_port: int) -> None:
+        listener = SASL_LISTENER if self.user is not None else "PLAINTEXT"
         properties = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{self.host}:{controller_port}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "listeners": f"{listener}://{self.host}:{self.port},CONTROLLER://{self.host}:{controller_port}",
+            "advertised.listeners": f"{listener}://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": listener,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
             "log.dirs": str(self.storage),
             "num.partitions": "1",
             "offsets.topic.replication.factor": "1",
@@ -230,6 +282,9 @@ class LocalBroker:
             "num.io.threads": "4",
             "num.network.threads": "2",
         }
+        if self.user is not None:
+            properties["sasl.enabled.mechanisms"] = SASL_MECHANISM
+            properties["sasl.mechanism.inter.broker.protocol"] = SASL_MECHANISM
         self.config_file.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
         self.log_config.write_text(
             "status = warn\n"
@@ -261,6 +316,7 @@ class LocalBroker:
                 f"--cluster-id={cluster_id}",
                 "--config",
                 str(self.config_file),
+                *self._scram_arguments(),
             ],
             capture_output=True,
             text=True,
@@ -273,6 +329,44 @@ class LocalBroker:
                 f"formatting Kafka storage in {self.storage} failed: "
                 f"{detail[-1] if detail else 'no output'}; remove {self.home} to start afresh"
             )
+        users = [self.user.username] if self.user is not None else []
+        self.scram_users_file.write_text(json.dumps({SASL_MECHANISM: users}))
+
+    def _scram_arguments(self) -> list[str]:
+        """``--add-scram`` for the user: Kafka stores only the salted hash in the metadata log."""
+        if self.user is None:
+            return []
+        secret = self.user.password.get_secret_value()
+        return ["--add-scram", f'{SASL_MECHANISM}=[name={self.user.username},password="{secret}"]']
+
+    def _check_user_formatted(self) -> None:
+        """A secured start needs the user in the storage: credentials are added only when formatting."""
+        if self.user is None:
+            return
+        try:
+            users = json.loads(self.scram_users_file.read_text()).get(SASL_MECHANISM, [])
+        except (OSError, ValueError, AttributeError):
+            users = []
+        if self.user.username not in users:
+            raise BadInputError(
+                f"the broker storage in {self.storage} was formatted without the SCRAM user "
+                f"{self.user.username!r}: start it with the user it was created with, or remove "
+                f"{self.home} (or use another --data-dir) to start afresh"
+            )
+
+    def _write_jaas(self, user: BrokerUser) -> None:
+        """The broker's own SCRAM login (inter-broker listener), mode 0600 from its creation."""
+        self.jaas_file.unlink(missing_ok=True)
+        content = (
+            "KafkaServer {\n"
+            "  org.apache.kafka.common.security.scram.ScramLoginModule required\n"
+            f'  username="{user.username}"\n'
+            f'  password="{user.password.get_secret_value()}";\n'
+            "};\n"
+        )
+        descriptor = os.open(self.jaas_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(content)
 
     def _wait_started(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -745,7 +745,7 @@ def test_dockerignore() -> None:
 
 
 def contract_cli() -> click.Group:
-    """The CLI contract of PRODUCT.md, so these tests exercise the checks and not the real app."""
+    """The CLI contract (command and flag names), so these tests exercise the checks and not the real app."""
     cli = click.Group("seedstream")
     for name, flags in {
         "produce": ["--config", "--bootstrap-servers", "--data-dir", "--api-host", "--api-port"],

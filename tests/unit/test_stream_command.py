@@ -39,13 +39,15 @@ def test_spark_submit_entry_runs_the_job_without_the_cli(tmp_path: Path) -> None
         [str(spark_submit), "--master", "local[1]", "streaming/submit.py", "--config", "small",
          "--bootstrap-servers", address, "--data-dir", str(tmp_path / "data"), "--available-now"],
         capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=False,
-        env={**os.environ, "SEEDSTREAM_KAFKA__CONNECT_TIMEOUT_SECONDS": "2", "PYSPARK_PYTHON": sys.executable},
+        env={**os.environ, "SEEDSTREAM_KAFKA__CONNECT_TIMEOUT_SECONDS": "2",
+             "PYSPARK_PYTHON": sys.executable},
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert f"cannot reach Kafka at {address}" in result.stderr
+    output = result.stdout + result.stderr  # Spark's PythonRunner merges the driver's stderr into stdout
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert "Traceback" not in output
+    assert f"cannot reach Kafka at {address}" in errors[0]
     assert not (tmp_path / "data" / "delta").exists()
 
 
