@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 import producer
 from producer.errors import BadInputError
@@ -86,11 +86,52 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = Field(
         64 * 1024, gt=0, le=16 * 1024 * 1024, description="Larger request bodies are refused with 413."
     )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "Host names (no scheme or port) the sidecar answers to besides localhost, 127.0.0.1, [::1] and "
+            "the bind host, e.g. a compose service name; other Host headers get 400 (DNS rebinding) and a "
+            "browser Origin that is not one of these hosts on the served port gets 403. "
+            "SEEDSTREAM_API__ALLOWED_HOSTS takes a JSON list or comma-separated names."
+        ),
+    )
 
     @field_validator("token")
     @classmethod
     def _blank_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        # from the environment: a JSON list or comma-separated names
+        if value.lstrip().startswith("["):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                parsed = None
+            if isinstance(parsed, list):
+                return parsed
+        return value.split(",")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _bare_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        hosts: list[str] = []
+        for host in (each.strip().lower() for each in value if each.strip()):
+            ipv6 = host.removeprefix("[").removesuffix("]")
+            if ":" in ipv6 and re.fullmatch(r"[0-9a-f:.]+", ipv6):
+                hosts.append(f"[{ipv6}]")  # the form a Host header carries
+            elif re.fullmatch(r"[a-z0-9._-]+", host):
+                hosts.append(host)
+            else:
+                raise ValueError(
+                    f"{host!r} is not a bare host name: give names like 'producer' or IPs like '10.0.0.5' "
+                    "or 'fd00::1', without scheme, port or path"
+                )
+        return tuple(hosts)
 
 
 class StreamingSettings(BaseModel):

@@ -17,7 +17,7 @@ from producer.sidecar import routes
 from producer.sidecar.control import Control
 from producer.sidecar.metrics import build_registry
 from producer.sidecar.models import ErrorResponse
-from producer.sidecar.security import BodyLimit, token_checker
+from producer.sidecar.security import BodyLimit, SameOriginOnly, token_checker
 
 DESCRIPTION = """Control and observe a running seedstream producer.
 
@@ -94,5 +94,6 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         app.include_router(routes.control)
     app.include_router(routes.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SameOriginOnly, settings=settings)  # outermost: web pages are refused first
     _install_error_handlers(app, engine)
     return app

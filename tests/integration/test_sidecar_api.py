@@ -65,7 +65,7 @@ async def sidecar_factory(
         engine = Engine(config, data_dir_factory("producer"), connect_timeout=30)
         task = asyncio.create_task(engine.run())
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(engine)), base_url="http://sidecar"
+            transport=httpx.ASGITransport(app=create_app(engine)), base_url="http://localhost"
         )
         started.append((engine, task, client))
         return Sidecar(engine, config, client, topic_names(config))
@@ -320,7 +320,7 @@ async def test_metrics_expose_production_per_topic(sidecar_factory: SidecarFacto
         assert name in text, name
     # each app has its own registry: a second app on the same engine serves the same metrics
     other = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(side.engine)), base_url="http://other"
+        transport=httpx.ASGITransport(app=create_app(side.engine)), base_url="http://127.0.0.1:18000"
     )
     async with other:
         assert "seedstream_events_produced_total" in (await other.get("/metrics")).text

@@ -40,7 +40,7 @@ class EngineThread:
         self.run = asyncio.run_coroutine_threadsafe(engine.run(), self.loop)
 
         async def open_client() -> httpx.AsyncClient:
-            return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar")
+            return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
 
         self.client = self.call(open_client())
 

@@ -65,8 +65,19 @@ def test_produce_serves_the_sidecar_and_stops_with_the_engine(
         assert health is not None, f"no health answer; exit {process.poll()}"
         assert health["generation_mode"] == "emulated" and health["status"] == "running"
         assert httpx.post(f"{base}/api/pause", timeout=5).status_code == 401
+        # a web page elsewhere (a CORS simple request) is refused even with the token, and so is a
+        # rebinding domain's Host header; the producer keeps running
+        bearer = {"Authorization": "Bearer s3cret-token"}
+        page = {"Origin": "http://attacker.example", "Content-Type": "text/plain", **bearer}
+        attack = httpx.post(f"{base}/api/pause", headers=page, content="x", timeout=5)
+        assert attack.status_code == 403 and attack.json()["error"] == "cross_origin_refused"
+        rebound = httpx.get(f"{base}/api/health", headers={"Host": f"attacker.example:{port}"}, timeout=5)
+        assert rebound.status_code == 400 and rebound.json()["error"] == "host_not_allowed"
+        assert httpx.get(f"{base}/api/health", timeout=5).json()["status"] == "running"
         paused = httpx.post(f"{base}/api/pause", headers={"Authorization": "Bearer s3cret-token"}, timeout=5)
         assert paused.status_code == 200 and paused.json()["paused"] is True
+        same_origin = httpx.post(f"{base}/api/pause", headers={"Origin": base, **bearer}, timeout=5)
+        assert same_origin.status_code == 200  # what Swagger UI at /docs sends
         assert "seedstream_paused 1.0" in httpx.get(f"{base}/metrics", timeout=5).text
         assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
     finally:

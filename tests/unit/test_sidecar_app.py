@@ -34,7 +34,7 @@ async def client(engine: Engine) -> AsyncIterator[Client]:
 
     def make(**settings: object) -> httpx.AsyncClient:
         app = create_app(engine, ApiSettings.model_validate(settings))
-        opened.append(httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar"))
+        opened.append(httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost"))
         return opened[-1]
 
     yield make
