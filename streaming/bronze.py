@@ -50,19 +50,20 @@ def to_bronze(kafka_records: DataFrame) -> DataFrame:
 
 
 def append_idempotent(
-    frame: DataFrame, path: str, writer_id: str, batch_id: int, partition_by: str | None = None
+    frame: DataFrame, path: str, writer_id: str, micro_batch_id: int, partition_by: str | None = None
 ) -> None:
-    """Append ``frame`` to the Delta table at ``path`` once per ``(writer_id, batch_id)``."""
+    """Append ``frame`` to the Delta table at ``path`` once per ``(writer_id, micro_batch_id)``."""
     writer = (
         frame.write.format("delta")
         .mode("append")
         .option("txnAppId", writer_id)
-        .option("txnVersion", batch_id)
+        .option("txnVersion", micro_batch_id)
     )
     (writer.partitionBy(partition_by) if partition_by else writer).save(path)
 
 
-def write_bronze(bronze: DataFrame, tables: dict[str, str], writer_id: str, batch_id: int) -> None:
+def write_bronze(bronze: DataFrame, tables: dict[str, str], writer_id: str, micro_batch_id: int) -> None:
     """Append each topic's rows of one micro-batch to its table (``tables``: topic → path)."""
     for topic, path in tables.items():
-        append_idempotent(bronze.where(F.col("topic") == topic), path, writer_id, batch_id, "ingest_date")
+        rows = bronze.where(F.col("topic") == topic)
+        append_idempotent(rows, path, writer_id, micro_batch_id, "ingest_date")

@@ -43,7 +43,7 @@ class Metrics:
     processed_rows_per_second: Gauge
     batch_duration_seconds: Gauge
     input_rows: Gauge
-    batch_id: Gauge
+    micro_batch_id: Gauge
     watermark_seconds: Gauge
     state_rows: Gauge
     kafka_offsets_behind_latest: Gauge
@@ -67,7 +67,7 @@ class Metrics:
             ),
             batch_duration_seconds=gauge("batch_duration_seconds", "Duration of the last micro-batch."),
             input_rows=gauge("input_rows", "Rows read by the last micro-batch."),
-            batch_id=gauge("batch_id", "Id of the last completed micro-batch."),
+            micro_batch_id=gauge("batch_id", "Id of the last completed micro-batch."),
             watermark_seconds=gauge("watermark_seconds", "Event-time watermark (Unix seconds)."),
             state_rows=gauge("state_rows", "Rows held in state stores."),
             kafka_offsets_behind_latest=gauge(
@@ -156,7 +156,7 @@ class ProgressListener(StreamingQueryListener):
         metrics.processed_rows_per_second.labels(query).set(progress.processedRowsPerSecond or 0.0)
         metrics.batch_duration_seconds.labels(query).set((progress.batchDuration or 0) / 1000.0)
         metrics.input_rows.labels(query).set(progress.numInputRows or 0)
-        metrics.batch_id.labels(query).set(progress.batchId)
+        metrics.micro_batch_id.labels(query).set(progress.batchId)
         metrics.state_rows.labels(query).set(sum(op.numRowsTotal for op in progress.stateOperators))
         status = self.status()
         own = status.watermark

@@ -1,4 +1,4 @@
-"""Pause, resume and stop for an asyncio run loop, callable from any thread (seed 002 T053–T056).
+"""Pause, resume and stop for an asyncio run loop, callable from any thread.
 
 The run loop waits with :meth:`Lifecycle.sleep_until` and :meth:`Lifecycle.wait_while_paused`,
 which return as soon as a pause or stop arrives; control calls from other threads (a signal
@@ -34,6 +34,10 @@ class Lifecycle:
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The bound loop, if any."""
         return self._loop
+
+    def now(self) -> datetime:
+        """The run loop's clock (the wall clock unless one was injected)."""
+        return self._now()
 
     @property
     def stopping(self) -> bool:

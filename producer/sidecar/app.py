@@ -11,8 +11,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import producer
 from producer.config import ApiSettings
-from producer.engine.engine import Engine, EngineNotPaused
-from producer.errors import SeedstreamError
+from producer.engine.engine import Engine
+from producer.errors import (
+    BadInputError,
+    KafkaAuthenticationError,
+    KafkaUnavailableError,
+    NotPausedError,
+    SeedstreamError,
+)
 from producer.sidecar import routes
 from producer.sidecar.control import Control
 from producer.sidecar.metrics import build_registry
@@ -23,6 +29,24 @@ DESCRIPTION = """Control and observe a running seedstream producer.
 
 `POST` routes need `Authorization: Bearer <token>` when `SEEDSTREAM_API_TOKEN` is set.
 Errors are JSON: `{"error": code, "message": what was wrong and what to do}`."""
+
+ERRORS: dict[type[Exception], tuple[int, str]] = {
+    NotPausedError: (409, "not_paused"),
+    BadInputError: (422, "bad_input"),
+    KafkaUnavailableError: (503, "kafka_unavailable"),
+    KafkaAuthenticationError: (502, "kafka_authentication_failed"),
+}
+"""The one table from an error class (subclasses included) to the HTTP status and error code."""
+INTERNAL_ERROR = (500, "internal_error")
+"""Anything not in :data:`ERRORS`."""
+
+
+def error_status(error: BaseException) -> tuple[int, str]:
+    """The status and error code :data:`ERRORS` gives ``error`` (its nearest listed class), else 500."""
+    for cls in type(error).__mro__:
+        if cls in ERRORS:
+            return ERRORS[cls]
+    return INTERNAL_ERROR
 
 
 def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
@@ -54,20 +78,22 @@ def _install_error_handlers(app: FastAPI, engine: Engine) -> None:
         message = "; ".join(_describe(problem) for problem in problems) or "invalid request"
         return _error(422, "invalid_request", message, details=details)
 
-    @app.exception_handler(EngineNotPaused)
-    async def not_paused(request: Request, error: EngineNotPaused) -> JSONResponse:
-        return _error(409, "not_paused", str(error))
-
-    @app.exception_handler(SeedstreamError)
-    async def upstream(request: Request, error: SeedstreamError) -> JSONResponse:
-        return _error(502, "kafka_error", str(error))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def mapped(request: Request, error: Exception) -> JSONResponse:
+        status, code = error_status(error)
+        if status != INTERNAL_ERROR[0]:
+            return _error(status, code, str(error))
         engine.log.error(
             "api", "request failed", path=request.url.path, error=f"{type(error).__name__}: {error}"
         )
-        return _error(500, "internal_error", "unexpected failure; details are in the producer log")
+        message = (
+            str(error)  # written for the user: what was wrong and what to do
+            if isinstance(error, SeedstreamError)
+            else "unexpected failure; details are in the producer log"
+        )
+        return _error(status, code, message)
+
+    app.add_exception_handler(SeedstreamError, mapped)  # every error of the taxonomy
+    app.add_exception_handler(Exception, mapped)  # anything else (Starlette's outermost handler)
 
 
 def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:

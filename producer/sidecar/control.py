@@ -1,10 +1,11 @@
-"""Pause, resume and clean as the sidecar performs them, with seed 001's one-time auto re-init.
+"""Pause, resume and clean as the sidecar performs them, with the one-time auto re-init after a clean.
 
 After a clean, the first resume re-initialises the baseline before the engine continues: every
 entity created before the latest complete interval (the baseline companies and later onboarding
-batches), then that interval's batch (its new entities, events and ground truth), published while
-the engine still waits paused, so nothing races the run loop. The outcome is kept in
-:class:`~producer.sidecar.models.AutoReinit` (sticky once performed) for the resume response and health.
+batches), then that interval (its new entities, events and ground truth), published through the
+engine's :class:`~producer.engine.publisher.IntervalPublisher` while the engine still waits paused,
+so nothing races the run loop. The outcome is kept in :class:`~producer.sidecar.models.AutoReinit`
+(sticky once performed) for the resume response and health.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from producer.engine.engine import Engine, EngineNotPaused
-from producer.generation.clock import align_down, batch_id
-from producer.kafka.sink import Outgoing
+from producer.engine.engine import Engine
+from producer.errors import NotPausedError
+from producer.generation.clock import align_down
 from producer.sidecar.cleaning import CleanReport, clean
 from producer.sidecar.models import AutoReinit
 
@@ -52,11 +53,11 @@ class Control:
         """Delete the generated data; the producer must be paused.
 
         Raises:
-            EngineNotPaused: when it is not.
+            NotPausedError: when it is not.
         """
         async with self._lock:
             if not self.engine.paused:
-                raise EngineNotPaused(
+                raise NotPausedError(
                     "clean needs the producer paused: POST /api/pause first, then POST /api/clean"
                 )
             report = await clean(self.engine)
@@ -77,42 +78,18 @@ async def reinitialise(engine: Engine) -> list[str]:
 
 
 async def _republish(engine: Engine) -> list[str]:
-    dataset, through = engine.dataset, engine.state.entities_through
-    if dataset is None or through is None:
+    """Publish the older entities, then the latest complete interval (if any), through the publisher."""
+    publisher, through = engine.publisher, engine.state.entities_through
+    if publisher is None or through is None:
         return ["error: the engine has not started yet; it publishes the baseline when it does"]
-    factory = engine.factory
-    topics = factory.topics
-    current = align_down(engine.now(), engine.length)
-    latest = current - engine.length
-    complete = latest >= dataset.epoch and latest >= through
-    actions: list[str] = []
-    older = factory.entities(through, latest if complete else current)
-    await _publish(engine, [older])
-    engine.record_entities(latest if complete else current)
-    actions.append(f"{topics.name(topics.entities)}:{len(older.records)}")
+    topics = publisher.factory.topics
+    current = align_down(engine.now(), publisher.length)
+    latest = current - publisher.length
+    complete = latest >= publisher.factory.dataset.epoch and latest >= through
+    entities = await publisher.publish_older_entities(latest if complete else current)
+    actions = [f"{topics.name(topics.entities)}:{entities}"]
     if complete:
-        output = engine.scenario.interval(dataset, latest, engine.shard)
-        batches = [
-            factory.entities(latest, current),
-            factory.events(output.events, output.batch_id),
-            factory.ground_truth(output.ground_truth, output.batch_id),
-        ]
-        await _publish(engine, batches)
-        engine.record_interval(latest, len(output.events))
+        output = await publisher.publish_interval(latest)
         actions.append(f"{topics.name(topics.events)}:{len(output.events)}")
-        actions.append(f"{topics.name(topics.ground_truth)}:{batch_id(latest)}")
+        actions.append(f"{topics.name(topics.ground_truth)}:{output.interval_id}")
     return actions
-
-
-async def _publish(engine: Engine, batches: list[Outgoing]) -> None:
-    """One transaction with a transactional sink, else acknowledged sends in order."""
-
-    async def send() -> None:
-        sink = engine.sink
-        if sink.transactional_id is not None:
-            await sink.transaction(batches)
-        else:
-            for outgoing in batches:
-                await sink.send(outgoing)
-
-    await engine.retrying(send)

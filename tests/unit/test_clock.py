@@ -1,4 +1,4 @@
-"""Interval math: durations, alignment, batch ids, onboarding ticks."""
+"""Interval math: durations, alignment, interval ids, onboarding ticks."""
 
 from __future__ import annotations
 
@@ -55,19 +55,19 @@ def test_align_down_is_the_containing_interval_start(instant: datetime, length: 
 def test_fifteen_minute_intervals_start_on_quarter_hours() -> None:
     start = clock.align_down(datetime(2025, 11, 8, 12, 29, 59, 999999, tzinfo=UTC), timedelta(minutes=15))
     assert start == datetime(2025, 11, 8, 12, 15, tzinfo=UTC)
-    assert clock.batch_id(start) == "20251108T1215Z"
+    assert clock.interval_id(start) == "20251108T1215Z"
 
 
 @given(instants, st.sampled_from(LENGTHS))
-def test_batch_id_round_trips(instant: datetime, length: timedelta) -> None:
+def test_interval_id_round_trips(instant: datetime, length: timedelta) -> None:
     start = clock.align_down(instant, length)
-    assert clock.parse_batch_id(clock.batch_id(start)) == start
+    assert clock.parse_interval_id(clock.interval_id(start)) == start
 
 
-def test_batch_id_shows_seconds_only_when_needed() -> None:
-    assert clock.batch_id(datetime(2025, 11, 8, 0, 0, 5, tzinfo=UTC)) == "20251108T000005Z"
+def test_interval_id_shows_seconds_only_when_needed() -> None:
+    assert clock.interval_id(datetime(2025, 11, 8, 0, 0, 5, tzinfo=UTC)) == "20251108T000005Z"
     with pytest.raises(ValueError, match="batch id"):
-        clock.parse_batch_id("2025-11-08")
+        clock.parse_interval_id("2025-11-08")
 
 
 @given(instants)

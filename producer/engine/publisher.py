@@ -1,0 +1,287 @@
+"""Publishing one shard's intervals into Kafka, and recording progress only once Kafka acknowledged.
+
+:class:`IntervalPublisher` owns the Kafka side of the engine: the sink (transactional or plain), the
+dataset's topics, sending with retry, one transaction per interval, and the durable resume point.
+Every send is retried until acknowledged (:meth:`IntervalPublisher.deliver`); progress
+(``next_interval``, ``entities_through``) is written only after the acknowledgement, so a crash at
+any moment resumes at the first interval Kafka does not hold. The run modes
+(:mod:`producer.engine.modes`) and the sidecar's re-initialisation after a clean publish through it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from producer.config import SeedstreamConfig
+from producer.engine.lifecycle import Lifecycle
+from producer.engine.logs import EventLog
+from producer.engine.retry import MAX_BACKOFF_SECONDS, RETRIED, StopRequested
+from producer.engine.state import ProducerState, StateStore
+from producer.engine.stats import EngineStats
+from producer.generation.clock import align_down, interval_id, intervals
+from producer.generation.scenarios.base import IntervalOutput, Records
+from producer.kafka.records import RecordFactory, last_committed_interval
+from producer.kafka.sink import KafkaSink, Outgoing
+from producer.kafka.topics import ensure_topics, topic_layouts
+
+RECONNECT_TIMEOUT = 10.0
+
+
+class IntervalPublisher:
+    """Publishes the intervals of one dataset shard and persists the resume point after each ack.
+
+    ``state`` is persisted through ``store``; ``lock`` guards it against the control calls that run
+    on other threads (pause, resume, reset).
+    """
+
+    def __init__(
+        self,
+        config: SeedstreamConfig,
+        factory: RecordFactory,
+        state: ProducerState,
+        store: StateStore,
+        lock: threading.RLock,
+        lifecycle: Lifecycle,
+        stats: EngineStats,
+        log: EventLog,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.factory = factory
+        self.state = state
+        self.store = store
+        self.lock = lock
+        self.lifecycle = lifecycle
+        self.stats = stats
+        self.log = log
+        self.connect_timeout = connect_timeout
+        self.length = factory.length
+        self._sink: KafkaSink | None = None
+
+    # -- the sink and the topics ------------------------------------------------------------------
+
+    @property
+    def sink(self) -> KafkaSink:
+        """The current Kafka sink."""
+        assert self._sink is not None, "the publisher is not connected"
+        return self._sink
+
+    @property
+    def transactional(self) -> bool:
+        """Whether the current sink is transactional."""
+        return self._sink is not None and self._sink.transactional_id is not None
+
+    async def use_sink(self, transactional: bool, timeout: float | None = None) -> None:
+        """Connect a transactional or plain sink (replacing the current one if it is the other kind).
+
+        Raises:
+            KafkaUnavailableError: when no broker answered within ``timeout`` (default: connect_timeout).
+        """
+        if self._sink is not None and self.transactional == transactional:
+            return
+        if self._sink is not None:
+            await self._sink.close()
+        factory = self.factory
+        transactional_id = (
+            f"seedstream.{self.config.kafka.topic_prefix}{factory.scenario.name}."
+            f"{factory.shard.index}-of-{factory.shard.count}"
+            if transactional
+            else None
+        )
+        self._sink = KafkaSink(self.config.kafka, self.stats, self.log, transactional_id)
+        await self._sink.connect(self.connect_timeout if timeout is None else timeout)
+        self.log.info(
+            "kafka", "connected", bootstrap=self.config.kafka.bootstrap_servers, transactional=transactional
+        )
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Flush and stop the sink, if any."""
+        if self._sink is not None:
+            await self._sink.close(timeout=timeout)
+
+    async def ensure_topics(self) -> None:
+        """Create the dataset's topics when absent."""
+        created = await ensure_topics(
+            topic_layouts(self.factory.scenario.topics(), self.config.kafka), self.config.kafka
+        )
+        if created:
+            self.log.info("kafka", "created topics", topics=created)
+
+    async def last_committed(self) -> datetime | None:
+        """The newest interval whose ground truth this shard committed to Kafka."""
+        factory = self.factory
+        return await last_committed_interval(
+            self.config.kafka,
+            factory.topics.name(factory.topics.ground_truth),
+            factory.dataset,
+            factory.shard,
+        )
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    async def deliver(self, batches: Sequence[Outgoing], committed_check: datetime | None = None) -> bool:
+        """Send ``batches`` until acknowledged: one transaction with a transactional sink, else in order.
+
+        Returns False when the retry found the interval ``committed_check`` already committed (see
+        :meth:`until_sent`).
+        """
+
+        async def send() -> None:
+            sink = self.sink
+            if sink.transactional_id is not None:
+                await sink.transaction(batches)
+            else:
+                for outgoing in batches:
+                    await sink.send(outgoing)
+
+        return await self.until_sent(send, committed_check)
+
+    async def until_sent(
+        self, operation: Callable[[], Awaitable[None]], committed_check: datetime | None = None
+    ) -> bool:
+        """Run ``operation`` until it succeeds, reconnecting with backoff; False if Kafka already had it.
+
+        Only transient Kafka failures (:data:`producer.engine.retry.RETRIED`) are retried, forever,
+        each one logged, counted, dropping the producer (aborting its open transaction) and waiting
+        before the next try; anything else propagates. With ``committed_check``, each retry first
+        asks Kafka whether that interval's ground truth was committed after all (a commit whose
+        acknowledgement was lost), and then skips it.
+
+        Raises:
+            StopRequested: when a stop arrives while retrying.
+        """
+        delay, attempt = 0.5, 0
+        while True:
+            if attempt and self.lifecycle.stopping:
+                raise StopRequested
+            sink = self.sink
+            try:
+                if not sink.started:
+                    await sink.connect(timeout=RECONNECT_TIMEOUT)
+                if attempt and committed_check is not None:
+                    newest = await self.last_committed()
+                    if newest is not None and newest >= committed_check:
+                        self.log.info(
+                            "kafka", "interval was committed before the failure", interval=committed_check
+                        )
+                        return False
+                await operation()
+                if attempt:
+                    self.log.info("kafka", "reconnected", attempts=attempt)
+                self.stats.connected = True
+                return True
+            except RETRIED as error:
+                attempt += 1
+                self.stats.error(str(error))
+                self.stats.reconnects += 1
+                self.log.warning(
+                    "kafka", "send failed; retrying", error=str(error), attempt=attempt, backoff=delay
+                )
+                await sink.reset()
+                await self.lifecycle.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    # -- intervals ----------------------------------------------------------------------------------
+
+    def interval_output(self, interval_start: datetime) -> IntervalOutput:
+        """The events and ground truth of the interval starting at ``interval_start``."""
+        factory = self.factory
+        return factory.scenario.interval(factory.dataset, interval_start, factory.shard)
+
+    def entity_records(self, start: datetime, end: datetime) -> Records:
+        """The shard's entities created in ``[start, end)``."""
+        factory = self.factory
+        return factory.scenario.entities(factory.dataset, start, end, factory.shard)
+
+    async def publish_older_entities(self, interval_start: datetime) -> int:
+        """Publish the entities created in ``[entities_through, interval_start)`` (the baseline, or
+        those of skipped intervals) and record them; returns how many were sent.
+
+        Every entity an interval's events refer to is so acknowledged before that interval starts.
+        """
+        through = self.state.entities_through
+        assert through is not None
+        if through >= interval_start:
+            return 0
+        outgoing = self.factory.entities(through, interval_start)
+        await self.deliver([outgoing])
+        self.record_entities(interval_start)
+        self.log.info(
+            "engine",
+            "entities published",
+            count=len(outgoing.records),
+            created_from=through,
+            created_to=interval_start,
+        )
+        return len(outgoing.records)
+
+    async def publish_interval(self, interval_start: datetime) -> IntervalOutput:
+        """Publish one interval, after its older entities: its new entities, its events and its
+        ground truth in one transaction (in order with a plain sink); then record it."""
+        await self.publish_older_entities(interval_start)
+        factory = self.factory
+        output = self.interval_output(interval_start)
+        batches = [
+            factory.entities(interval_start, interval_start + self.length),
+            factory.events(output.events, output.interval_id),
+            factory.ground_truth(output.ground_truth, output.interval_id),
+        ]
+        await self.deliver(batches, committed_check=interval_start)
+        self.record_interval(interval_start, len(output.events))
+        self.log.info(
+            "engine",
+            "interval published",
+            batch_id=output.interval_id,
+            events=len(output.events),
+            entities=len(batches[0].records),
+        )
+        return output
+
+    # -- durable progress -----------------------------------------------------------------------------
+
+    @property
+    def next_interval(self) -> datetime:
+        """The first interval not yet acknowledged (the resume point)."""
+        assert self.state.next_interval is not None
+        return self.state.next_interval
+
+    def record_entities(self, through: datetime) -> None:
+        """Entities created before ``through`` are acknowledged: persist it."""
+        with self.lock:
+            self.state.entities_through = through
+            self.store.save(self.state)
+        self.stats.entity_batches += 1
+        self.stats.last_entity_batch_at = datetime.now(UTC)
+
+    def record_interval(self, interval_start: datetime, events: int) -> None:
+        """An interval (and its new entities) is acknowledged: advance the resume point, persist it."""
+        interval_end = interval_start + self.length
+        with self.lock:
+            self.state.next_interval = interval_end
+            assert self.state.entities_through is not None
+            self.state.entities_through = max(self.state.entities_through, interval_end)
+            self.state.last_batch_id = interval_id(interval_start)
+            self.state.intervals_published += 1
+            self.state.events_published += events
+            self.store.save(self.state)
+        self.stats.interval_batches += 1
+        self.stats.last_interval_batch_at = datetime.now(UTC)
+        self.stats.last_interval_end = interval_end
+
+    def skip_to_current(self, reason: str) -> None:
+        """Record the intervals before the current one as skipped (after a pause) and jump there."""
+        current = align_down(self.lifecycle.now(), self.length)
+        with self.lock:
+            first = self.next_interval
+            if first >= current:
+                return
+            count = len(list(intervals(first, current, self.length)))
+            self.state.record_skip(first, current, count, "paused")
+            self.state.next_interval = current
+            self.store.save(self.state)
+        self.stats.skipped_intervals += count
+        self.log.warning(
+            "engine", f"skipped {count} interval(s) while {reason}", first_interval=first, resumed_at=current
+        )
