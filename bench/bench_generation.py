@@ -16,8 +16,8 @@ from datetime import timedelta
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from producer.generation.scenarios import get_scenario  # noqa: E402
 from producer.generation.scenarios.fleet import generate  # noqa: E402
+from producer.generation.scenarios.registry import get_scenario  # noqa: E402
 from producer.generation.shard import Shard  # noqa: E402
 from producer.generation.testing import make_dataset  # noqa: E402
 

@@ -2,23 +2,21 @@
 
 One JSON file per shard under ``<data-dir>/producer/`` (``state.json``, or ``state-1-of-3.json``
 for shard 1/3), always replaced atomically (temporary file, fsync, rename, fsync of the directory)
-so a kill -9 at any moment leaves either the old or the new state, never half of one. The
-:class:`BatchManifest` (``manifest.json``) is the running summary readers poll; the dataset
-descriptor (``<data-dir>/dataset.json``) is written once by :mod:`producer.generation.dataset`.
+(:func:`~producer.datadir.write_durably`) so a kill -9 at any moment leaves either the old or the
+new state, never half of one. Each save also refreshes the :class:`~producer.datadir.BatchManifest`
+(``manifest.json``), the running summary readers poll; the dataset descriptor
+(``<data-dir>/dataset.json``) is written once by :mod:`producer.generation.dataset`.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from producer.datadir import BatchManifest, ShardFiles, write_durably
 from producer.errors import SeedstreamError
-from producer.generation.dataset import Shard
 
 STATE_VERSION = 1
 MAX_SKIPPED_RANGES = 1000
@@ -74,75 +72,10 @@ class ProducerState(BaseModel):
         return skipped
 
 
-class BatchManifest(BaseModel):
-    """The producer's running summary: the last interval published and the events so far."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    last_batch_id: str | None
-    total_events: int = Field(ge=0)
-    total_intervals: int = Field(ge=0)
-    shard: str
-    last_updated: AwareDatetime
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably: temp file, fsync, rename, fsync dir."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-@dataclass(frozen=True)
-class DataPaths:
-    """Where a producer shard keeps its files under the data dir."""
-
-    data_dir: Path
-    shard: Shard
-
-    @property
-    def _suffix(self) -> str:
-        return "" if self.shard.is_whole else f"-{self.shard.index}-of-{self.shard.count}"
-
-    @property
-    def producer_dir(self) -> Path:
-        """``<data-dir>/producer``: state and manifest files."""
-        return self.data_dir / "producer"
-
-    @property
-    def state_file(self) -> Path:
-        """This shard's state file."""
-        return self.producer_dir / f"state{self._suffix}.json"
-
-    @property
-    def manifest_file(self) -> Path:
-        """This shard's batch manifest."""
-        return self.producer_dir / f"manifest{self._suffix}.json"
-
-    @property
-    def descriptor_file(self) -> Path:
-        """The dataset descriptor (shared by all shards)."""
-        return self.data_dir / "dataset.json"
-
-    @property
-    def log_file(self) -> Path:
-        """This shard's JSON-lines log."""
-        return self.data_dir / "logs" / f"producer{self._suffix}.jsonl"
-
-
 class StateStore:
     """Loads and saves one shard's :class:`ProducerState` and :class:`BatchManifest`."""
 
-    def __init__(self, paths: DataPaths) -> None:
+    def __init__(self, paths: ShardFiles) -> None:
         self.paths = paths
 
     def load(self) -> ProducerState:

@@ -12,13 +12,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from producer.config import SeedstreamConfig, load_config
-from producer.generation.dataset import Shard
 from producer.generation.reference import generate_files
-from producer.generation.scenarios import get_scenario
+from producer.generation.scenarios.registry import get_scenario
+from producer.generation.shard import Shard
 from producer.kafka.records import topic_partitions
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SEEDSTREAM = str(REPO_ROOT / ".venv" / "bin" / "seedstream")
 
 
 @dataclass
@@ -40,8 +37,7 @@ def producer_config(preset: str, bootstrap: str, prefix: str, **overrides: objec
 
 def topic_names(config: SeedstreamConfig) -> dict[str, str]:
     """role → full topic name."""
-    scenario = get_scenario(config.scenario)
-    return {spec.role: spec.full_name(config.kafka.topic_prefix) for spec in scenario.topics()}
+    return dict(get_scenario(config.scenario).topic_names(config.kafka.topic_prefix).names())
 
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> TopicRecords:

@@ -6,8 +6,7 @@ import asyncio
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,15 +16,14 @@ from aiokafka import AIOKafkaProducer
 
 from producer.config import SeedstreamConfig
 from producer.generation.clock import format_instant
-from producer.generation.scenarios import get_scenario
+from producer.generation.scenarios.registry import get_scenario
 from producer.generation.testing import DEFAULT_EPOCH, make_config
 from producer.kafka.topics import ensure_topics, topic_layouts
+from tests.fixtures.runtime import SEEDSTREAM
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SEEDSTREAM = str(REPO_ROOT / ".venv" / "bin" / "seedstream")
 EVENT_FIELDS = ("event_id", "driver_id", "company_id", "truck_id", "event_type", "timestamp", "batch_id")
 Record = tuple[str, bytes | None, bytes | None]
 """(topic, key, value) — value None is a Kafka record without a value."""
@@ -43,7 +41,7 @@ class StreamCase:
     @property
     def topics(self) -> dict[str, str]:
         scenario = get_scenario(self.config.scenario)
-        return {spec.role: spec.full_name(self.prefix) for spec in scenario.topics()}
+        return dict(scenario.topic_names(self.prefix).names())
 
     @property
     def env(self) -> dict[str, str]:
@@ -77,7 +75,7 @@ def make_case(
 
 def create_topics(case: StreamCase) -> None:
     layouts = topic_layouts(get_scenario(case.config.scenario).topics(), case.config.kafka)
-    asyncio.run(asyncio.wait_for(ensure_topics(layouts, case.bootstrap), timeout=60))
+    asyncio.run(asyncio.wait_for(ensure_topics(layouts, case.config.kafka), timeout=60))
 
 
 async def _publish(bootstrap: str, groups: list[list[Record]]) -> None:
@@ -186,15 +184,6 @@ def silver_events(spark: SparkSession, case: StreamCase) -> set[tuple[Any, ...]]
 
 def event_tuples(events: Iterable[dict[str, Any]]) -> set[tuple[Any, ...]]:
     return {tuple(event[name] for name in EVENT_FIELDS) for event in events}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, every: float = 1.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def instant(text: str) -> datetime:

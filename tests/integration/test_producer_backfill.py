@@ -10,7 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from producer_support import (
+
+from producer.engine.engine import Engine, RunRequest
+from producer.engine.state import StateStore
+from producer.generation.shard import Shard
+from tests.integration.producer_support import (
     events_per_batch,
     expected,
     producer_config,
@@ -18,10 +22,6 @@ from producer_support import (
     summed_truth,
     without_generation_time,
 )
-
-from producer.engine.engine import Engine, RunRequest
-from producer.engine.state import StateStore
-from producer.generation.dataset import Shard
 
 pytestmark = pytest.mark.kafka
 

@@ -15,10 +15,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from producer_support import SEEDSTREAM, expected, producer_config, read_all, without_generation_time
 
 from producer.config import SeedstreamConfig
 from producer.stack.broker import free_port
+from tests.fixtures.processes import ProcessFactory
+from tests.fixtures.waiting import wait_for
+from tests.integration.producer_support import (
+    SEEDSTREAM,
+    expected,
+    producer_config,
+    read_all,
+    without_generation_time,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -38,21 +46,8 @@ def _state(data_dir: Path) -> dict[str, object]:
         return {}
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def _produce(config: Path, bootstrap: str, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [SEEDSTREAM, "produce", "--config", str(config), "--bootstrap-servers", bootstrap,
-         "--data-dir", str(data_dir), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+def _flags(config: Path, bootstrap: str, data_dir: Path) -> tuple[str, ...]:
+    return ("--config", str(config), "--bootstrap-servers", bootstrap, "--data-dir", str(data_dir))
 
 
 def _assert_published_exactly(config: SeedstreamConfig, start: datetime, end: datetime, work: Path) -> None:
@@ -70,6 +65,7 @@ def _assert_published_exactly(config: SeedstreamConfig, start: datetime, end: da
 
 def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records(
     kafka_bootstrap: str,
+    producer_process: ProcessFactory,
     unique_name: Callable[[str], str],
     data_dir_factory: Callable[[str], Path],
     tmp_path: Path,
@@ -81,16 +77,16 @@ def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records
     end = START + timedelta(hours=12)
     window = ("--from", "2025-11-08T00:00Z", "--to", "2025-11-08T12:00Z")
 
-    first = _produce(config_file, kafka_bootstrap, data_dir, *window)
+    first = producer_process(*_flags(config_file, kafka_bootstrap, data_dir), *window)
     try:
-        _wait_for(lambda: int(_state(data_dir).get("intervals_published", 0)) >= 4, 90, "4 intervals")
+        wait_for(lambda: int(_state(data_dir).get("intervals_published", 0)) >= 4, 90, "4 intervals")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     killed_at = int(_state(data_dir).get("intervals_published", 0))
     assert 4 <= killed_at < 48, "the kill must land mid-backfill"
 
-    second = _produce(config_file, kafka_bootstrap, data_dir, *window)
+    second = producer_process(*_flags(config_file, kafka_bootstrap, data_dir), *window)
     _, stderr = second.communicate(timeout=180)
     assert second.returncode == 0, stderr
 
@@ -100,6 +96,7 @@ def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records
 
 def test_signals_pause_resume_and_sigterm_exit_0_with_state_saved(
     kafka_bootstrap: str,
+    producer_process: ProcessFactory,
     unique_name: Callable[[str], str],
     data_dir_factory: Callable[[str], Path],
     tmp_path: Path,
@@ -110,19 +107,19 @@ def test_signals_pause_resume_and_sigterm_exit_0_with_state_saved(
     )  # fmt: skip
     config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
     data_dir = data_dir_factory("producer")
-    process = _produce(config_file, kafka_bootstrap, data_dir)
+    process = producer_process(*_flags(config_file, kafka_bootstrap, data_dir))
     try:
-        _wait_for(
+        wait_for(
             lambda: int(_state(data_dir).get("intervals_published", 0)) >= 2, 60, "2 realtime intervals"
         )
         process.send_signal(signal.SIGUSR1)
-        _wait_for(lambda: _state(data_dir).get("paused") is True, 10, "paused in the state file")
+        wait_for(lambda: _state(data_dir).get("paused") is True, 10, "paused in the state file")
         paused_at = int(_state(data_dir)["intervals_published"])
         time.sleep(3)
         assert int(_state(data_dir)["intervals_published"]) <= paused_at + 1
         process.send_signal(signal.SIGUSR2)
-        _wait_for(lambda: _state(data_dir).get("paused") is False, 10, "resumed in the state file")
-        _wait_for(
+        wait_for(lambda: _state(data_dir).get("paused") is False, 10, "resumed in the state file")
+        wait_for(
             lambda: int(_state(data_dir)["intervals_published"]) >= paused_at + 2, 20, "publishing again"
         )
         assert _state(data_dir)["skipped"], "intervals passed while paused are recorded as skipped"
@@ -144,12 +141,12 @@ def test_signals_pause_resume_and_sigterm_exit_0_with_state_saved(
     assert state["paused"] is False and state["next_interval"] is not None
 
     # restart while paused comes back paused (and publishes nothing)
-    restart = _produce(config_file, kafka_bootstrap, data_dir)
+    restart = producer_process(*_flags(config_file, kafka_bootstrap, data_dir))
     try:
         log_file = data_dir / "logs" / "producer.jsonl"
-        _wait_for(lambda: "starting" in log_file.read_text().split("stopped")[-1], 30, "the restart")
+        wait_for(lambda: "starting" in log_file.read_text().split("stopped")[-1], 30, "the restart")
         restart.send_signal(signal.SIGUSR1)
-        _wait_for(lambda: _state(data_dir).get("paused") is True, 10, "paused")
+        wait_for(lambda: _state(data_dir).get("paused") is True, 10, "paused")
         restart.send_signal(signal.SIGTERM)
         restart.communicate(timeout=10)
     finally:
@@ -157,7 +154,7 @@ def test_signals_pause_resume_and_sigterm_exit_0_with_state_saved(
             restart.kill()
     assert restart.returncode == 0
     published = int(_state(data_dir)["intervals_published"])
-    again = _produce(config_file, kafka_bootstrap, data_dir)
+    again = producer_process(*_flags(config_file, kafka_bootstrap, data_dir))
     try:
         time.sleep(4)
         assert int(_state(data_dir)["intervals_published"]) == published
@@ -192,6 +189,7 @@ def test_unreachable_bootstrap_fails_with_one_clear_line_in_bounded_time(
 
 def test_backfill_then_follow_continues_into_realtime_without_a_gap(
     kafka_bootstrap: str,
+    producer_process: ProcessFactory,
     unique_name: Callable[[str], str],
     data_dir_factory: Callable[[str], Path],
     tmp_path: Path,
@@ -205,15 +203,15 @@ def test_backfill_then_follow_continues_into_realtime_without_a_gap(
     now = datetime.now(UTC)
     current = now - timedelta(seconds=now.second % 5, microseconds=now.microsecond)
     start, end = current - 6 * length, current - 3 * length
-    process = _produce(
-        config_file, kafka_bootstrap, data_dir, "--from", start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    process = producer_process(
+        *_flags(config_file, kafka_bootstrap, data_dir), "--from", start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "--to", end.strftime("%Y-%m-%dT%H:%M:%SZ"), "--follow",
     )  # fmt: skip
     try:
         # realtime must first catch up [end, current) and then publish intervals as they close
         target = (current + 2 * length).strftime("%Y-%m-%dT%H:%M:%SZ")
         reached_target = lambda: str(_state(data_dir).get("next_interval", "")) >= target  # noqa: E731
-        _wait_for(reached_target, 60, f"intervals up to {target}")
+        wait_for(reached_target, 60, f"intervals up to {target}")
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=20)

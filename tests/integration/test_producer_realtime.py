@@ -10,7 +10,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from producer_support import (
+
+from producer.config import SeedstreamConfig
+from producer.engine.engine import Engine
+from producer.errors import SeedstreamError
+from producer.generation.clock import parse_instant
+from producer.stack.broker import LocalBroker, free_port
+from tests.fixtures.waiting import wait_for_async
+from tests.integration.producer_support import (
     expected,
     producer_config,
     read_all,
@@ -19,20 +26,7 @@ from producer_support import (
     without_generation_time,
 )
 
-from producer.config import SeedstreamConfig
-from producer.engine.engine import Engine
-from producer.errors import SeedstreamError
-from producer.generation.clock import parse_instant
-from producer.stack.broker import LocalBroker, free_port
-
 pytestmark = pytest.mark.kafka
-
-
-async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
-    assert condition(), what
 
 
 async def _stop(engine: Engine, task: asyncio.Task[None]) -> None:
@@ -88,7 +82,7 @@ async def test_emulated_preset_publishes_at_its_cadence_paced(
     config = producer_config("emulated.5s", kafka_bootstrap, unique_name("emu") + ".")
     engine = Engine(config, data_dir_factory("producer"))
     task = asyncio.create_task(engine.run())
-    await _until(lambda: engine.state.intervals_published >= 3, 30, "3 emulated intervals")
+    await wait_for_async(lambda: engine.state.intervals_published >= 3, 30, "3 emulated intervals")
     await _stop(engine, task)
 
     truth = await read_topic(kafka_bootstrap, topic_names(config)["ground_truth"])
@@ -121,7 +115,7 @@ async def test_pause_stops_records_resume_continues_and_skips_are_recorded(
     )  # fmt: skip
     engine = Engine(config, data_dir_factory("producer"))
     task = asyncio.create_task(engine.run())
-    await _until(lambda: engine.state.intervals_published >= 2, 30, "2 intervals")
+    await wait_for_async(lambda: engine.state.intervals_published >= 2, 30, "2 intervals")
     assert engine.pause() and not engine.pause()
     await asyncio.sleep(0.5)
     truth_topic = topic_names(config)["ground_truth"]
@@ -130,7 +124,9 @@ async def test_pause_stops_records_resume_continues_and_skips_are_recorded(
     assert len((await read_topic(kafka_bootstrap, truth_topic)).values) == during
     assert engine.stats.status == "paused"
     assert engine.resume() and not engine.resume()
-    await _until(lambda: engine.state.intervals_published >= during + 2, 20, "2 intervals after resume")
+    await wait_for_async(
+        lambda: engine.state.intervals_published >= during + 2, 20, "2 intervals after resume"
+    )
     await _stop(engine, task)
     assert engine.state.skipped and engine.state.skipped[0].reason == "paused"
     assert engine.stats.skipped_intervals >= 2
@@ -156,13 +152,13 @@ async def test_broker_outage_is_survived_and_nothing_is_lost(
         )  # fmt: skip
         engine = Engine(config, data_dir_factory("producer"))
         task = asyncio.create_task(engine.run())
-        await _until(lambda: engine.state.intervals_published >= 3, 60, "3 intervals")
+        await wait_for_async(lambda: engine.state.intervals_published >= 3, 60, "3 intervals")
         await asyncio.to_thread(broker.stop, 30)
-        await _until(lambda: not engine.stats.connected, 30, "disconnected while the broker is down")
+        await wait_for_async(lambda: not engine.stats.connected, 30, "disconnected while the broker is down")
         assert not task.done()
         before = engine.state.intervals_published
         await asyncio.to_thread(broker.start, 120)
-        await _until(
+        await wait_for_async(
             lambda: engine.state.intervals_published >= before + 4, 120, "publishing after the outage"
         )
         await _stop(engine, task)

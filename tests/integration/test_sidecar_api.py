@@ -15,23 +15,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from producer_support import producer_config, read_topic, topic_names
 
 from producer.config import SeedstreamConfig
 from producer.engine.engine import Engine
 from producer.sidecar.app import create_app
+from tests.fixtures.waiting import wait_for_async
+from tests.integration.producer_support import producer_config, read_topic, topic_names
 
 pytestmark = pytest.mark.kafka
-
-
-async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` every 50 ms for at most ``timeout`` seconds."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 @dataclass
@@ -79,7 +70,7 @@ async def sidecar_factory(
 
 async def test_health_has_the_seed_schema_plus_mode_reinit_and_kafka(sidecar_factory: SidecarFactory) -> None:
     side = await sidecar_factory()
-    await until(lambda: side.engine.state.intervals_published >= 1, 30, "a first interval")
+    await wait_for_async(lambda: side.engine.state.intervals_published >= 1, 30, "a first interval")
     response = await side.client.get("/api/health")
     assert response.status_code == 200
     health = response.json()
@@ -111,7 +102,7 @@ async def test_pause_stops_production_resume_restarts_both_idempotent(
 ) -> None:
     side = await sidecar_factory(delivery="batch")
     engine = side.engine
-    await until(lambda: engine.state.intervals_published >= 1, 30, "a first interval")
+    await wait_for_async(lambda: engine.state.intervals_published >= 1, 30, "a first interval")
     first = (await side.client.post("/api/pause")).json()
     assert first["status"] == "paused" and first["paused"] is True and first["changed"] is True
     again = (await side.client.post("/api/pause")).json()
@@ -133,13 +124,13 @@ async def test_pause_stops_production_resume_restarts_both_idempotent(
     assert resumed["status"] == "running" and resumed["changed"] is True
     assert (await side.client.post("/api/resume")).json()["changed"] is False
     assert resumed["auto_reinit"]["performed"] is False
-    await until(lambda: engine.stats.total_records() > records, 15, "records after resume")
+    await wait_for_async(lambda: engine.stats.total_records() > records, 15, "records after resume")
     assert "seedstream_paused 0.0" in (await side.client.get("/metrics")).text
 
 
 async def test_clean_while_running_is_409_with_a_clear_message(sidecar_factory: SidecarFactory) -> None:
     side = await sidecar_factory()
-    await until(lambda: side.engine.state.intervals_published >= 1, 30, "a first interval")
+    await wait_for_async(lambda: side.engine.state.intervals_published >= 1, 30, "a first interval")
     response = await side.client.post("/api/clean")
     assert response.status_code == 409
     body = response.json()
@@ -194,9 +185,9 @@ async def test_clean_empties_files_and_topics_then_first_resume_reinitialises_on
     side = await sidecar_factory(delivery="batch")
     engine, client = side.engine, side.client
     bootstrap = engine.config.kafka.bootstrap_servers
-    await until(lambda: engine.state.intervals_published >= 2, 30, "two intervals")
+    await wait_for_async(lambda: engine.state.intervals_published >= 2, 30, "two intervals")
     async with running_consumer(bootstrap, side.topics["events"]) as seen:
-        await until(lambda: len(seen) > 0, 15, "the running consumer reading events")
+        await wait_for_async(lambda: len(seen) > 0, 15, "the running consumer reading events")
         assert (await client.post("/api/pause")).status_code == 200
         await asyncio.sleep(0.5)
         state_file, manifest = engine.paths.state_file, engine.paths.manifest_file
@@ -232,7 +223,7 @@ async def test_clean_empties_files_and_topics_then_first_resume_reinitialises_on
         assert str(state_file) in reinit["missing_files"]
         assert f"kafka:{side.topics['events']}" in reinit["missing_files"]
         # the consumer that was running through the clean keeps receiving the new records
-        await until(lambda: len(seen) > before_resume, 15, "new events on the running consumer")
+        await wait_for_async(lambda: len(seen) > before_resume, 15, "new events on the running consumer")
 
     companies = await read_topic(bootstrap, side.topics["entities"])
     assert len(companies.values) >= int(entities_action.split(":")[1])
@@ -296,7 +287,7 @@ async def test_logs_filter_by_level_and_since_and_page_with_next_since(
 
 async def test_metrics_expose_production_per_topic(sidecar_factory: SidecarFactory) -> None:
     side = await sidecar_factory()
-    await until(lambda: side.engine.state.intervals_published >= 1, 30, "a first interval")
+    await wait_for_async(lambda: side.engine.state.intervals_published >= 1, 30, "a first interval")
     response = await side.client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text

@@ -17,11 +17,11 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from producer_support import producer_config
 
 from producer.config import ApiSettings
 from producer.engine.engine import Engine
 from producer.sidecar.app import create_app
+from tests.integration.producer_support import producer_config
 
 pytestmark = pytest.mark.kafka
 T = TypeVar("T")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from producer_support import SEEDSTREAM
 
 from producer.stack.broker import free_port
+from tests.fixtures.processes import ProcessFactory
+from tests.integration.producer_support import SEEDSTREAM
 
 pytestmark = pytest.mark.kafka
 
@@ -40,14 +41,13 @@ def test_non_loopback_bind_without_token_is_refused_by_the_cli(tmp_path: Path, k
 
 
 def test_produce_serves_the_sidecar_and_stops_with_the_engine(
-    tmp_path: Path, kafka_bootstrap: str, unique_name: Callable[[str], str]
+    tmp_path: Path, kafka_bootstrap: str, unique_name: Callable[[str], str], producer_process: ProcessFactory
 ) -> None:
     port = free_port()
     env = _env(SEEDSTREAM_API_TOKEN="s3cret-token", SEEDSTREAM_KAFKA__TOPIC_PREFIX=unique_name("cli") + ".")
-    process = subprocess.Popen(
-        [SEEDSTREAM, "produce", "--config", "emulated.5s", "--bootstrap-servers", kafka_bootstrap,
-         "--data-dir", str(tmp_path / "data"), "--api-port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    process = producer_process(
+        "--config", "emulated.5s", "--bootstrap-servers", kafka_bootstrap,
+        "--data-dir", str(tmp_path / "data"), "--api-port", str(port), env=env,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

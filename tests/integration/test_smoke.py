@@ -14,11 +14,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from producer.errors import SeedstreamError
 from producer.stack.broker import LocalBroker, free_port, port_in_use
+from tests.fixtures.runtime import REPO_ROOT, SEEDSTREAM
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDS = [(f"key-{n}".encode(), f'{{"n":{n}}}'.encode()) for n in range(20)]
 
 
@@ -144,7 +144,7 @@ def test_local_broker_refuses_a_port_in_use(tmp_path: Path) -> None:
 
 def test_local_broker_cli_start_status_stop(tmp_path: Path) -> None:
     port = free_port()
-    seedstream = [str(REPO_ROOT / ".venv" / "bin" / "seedstream")]
+    seedstream = [SEEDSTREAM]
     data_dir = str(tmp_path / "data")
     started = subprocess.run(
         [*seedstream, "kafka", "start", "--port", str(port), "--data-dir", data_dir],

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from streaming_support import (
+
+from streaming.submit import run_stream
+from tests.integration.streaming_support import (
     Record,
     StreamCase,
     create_topics,
@@ -22,8 +24,6 @@ from streaming_support import (
     silver_events,
     table,
 )
-
-from streaming.submit import run_stream
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from streaming_support import (
+
+from producer.datadir import TableLocations
+from streaming.job import Pipeline
+from tests.fixtures.waiting import wait_for
+from tests.integration.streaming_support import (
     create_topics,
     event_tuples,
     generate,
@@ -20,11 +24,7 @@ from streaming_support import (
     shifted,
     silver_events,
     table,
-    wait_for,
 )
-
-from producer.datadir import TableLocations
-from streaming.job import Pipeline
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -72,8 +72,9 @@ def test_every_quarantine_reason_while_the_query_keeps_running(
             lambda: table(spark, case, "silver", "driver_events").count() > 0,
             240,
             "the first events in silver",
+            every=1.0,
         )
-        wait_for(lambda: pipeline.last_watermark is not None, 60, "a watermark")
+        wait_for(lambda: pipeline.last_watermark is not None, 60, "a watermark", every=1.0)
 
         # Every bad record is built from a good event of the second interval, newer than the watermark.
         second_events = [e for e in generated["events"] if e["batch_id"] == second]
@@ -144,6 +145,7 @@ def test_every_quarantine_reason_while_the_query_keeps_running(
             lambda: table(spark, case, "silver", "quarantine").count() >= len(bad) + 2,
             240,
             "quarantined records",
+            every=1.0,
         )
         # The query is still running and takes the next interval.
         publish(case, interval(third))
@@ -151,6 +153,7 @@ def test_every_quarantine_reason_while_the_query_keeps_running(
             lambda: table(spark, case, "silver", "driver_events").count() == len(generated["events"]),
             240,
             "the third interval",
+            every=1.0,
         )
         assert query.isActive and query.exception() is None
     finally:

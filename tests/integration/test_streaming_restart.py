@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 from pyspark.sql import functions as F
-from streaming_support import (
+
+from streaming.submit import run_stream
+from tests.fixtures.waiting import wait_for
+from tests.integration.streaming_support import (
     SEEDSTREAM,
     create_topics,
     event_tuples,
@@ -22,10 +25,7 @@ from streaming_support import (
     produce_backfill,
     silver_events,
     table,
-    wait_for,
 )
-
-from streaming.submit import run_stream
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

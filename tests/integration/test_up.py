@@ -17,11 +17,11 @@ import pytest
 
 from producer.stack.broker import free_port
 from producer.stack.up import prometheus_sum, single_instance
+from tests.fixtures.runtime import REPO_ROOT
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_BUDGET_SECONDS = 300.0
 
 

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.runtime import REPO_ROOT
+
 PACKAGES = ("producer", "streaming")
 
 # Which of our modules each layer may import (prefix match on dotted names).

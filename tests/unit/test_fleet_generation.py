@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from producer.generation.clock import to_micros
-from producer.generation.dataset import Shard
-from producer.generation.scenarios import get_scenario
 from producer.generation.scenarios.fleet import generate
 from producer.generation.scenarios.fleet.models import EVENT_TYPE_WEIGHTS, EVENT_TYPES, DriverEventBatch
+from producer.generation.scenarios.registry import get_scenario
+from producer.generation.shard import Shard
 from producer.generation.testing import make_dataset, make_interval
 
 FLEET = get_scenario("fleet")

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from producer.generation.clock import format_instant, from_micros
-from producer.generation.scenarios import get_scenario
 from producer.generation.scenarios.fleet.models import Company
+from producer.generation.scenarios.registry import get_scenario
 from producer.generation.schema_export import SCHEMAS_DIR, schema_documents, schema_drift, write_schemas
 from producer.generation.serialization import dumps, timestamp_strings, uuid_strings
 from producer.generation.testing import make_dataset, make_interval
@@ -58,7 +58,7 @@ def test_every_topic_value_validates_against_its_schema() -> None:
 
 
 def output_shard():  # type: ignore[no-untyped-def]
-    from producer.generation.dataset import Shard
+    from producer.generation.shard import Shard
 
     return Shard()
 

@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 from producer.stack.broker import free_port
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.runtime import REPO_ROOT
 
 
 def test_stream_with_unreachable_kafka_fails_fast_with_one_line(tmp_path: Path) -> None:
