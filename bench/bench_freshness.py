@@ -168,9 +168,10 @@ def main() -> None:
     stream = producer = None
     try:
         # Create the topics first so the stream subscribes to all of them at once.
-        config = load_config(args.preset, {"kafka.topic_prefix": prefix})
+        overrides = {"kafka.topic_prefix": prefix, "kafka.bootstrap_servers": bootstrap}
+        config = load_config(args.preset, overrides)
         layouts = topic_layouts(get_scenario(config.scenario).topics(), config.kafka)
-        asyncio.run(asyncio.wait_for(ensure_topics(layouts, bootstrap), timeout=60))
+        asyncio.run(asyncio.wait_for(ensure_topics(layouts, config.kafka), timeout=60))
         stream = subprocess.Popen(
             [
                 SEEDSTREAM,

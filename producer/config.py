@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -40,7 +48,15 @@ MAX_SEED = 2**63 - 1
 class KafkaConfig(BaseModel):
     """Where and how records are published. Topic names are ``topic_prefix`` + the scenario's names
     (``fleet.companies``, ``fleet.driver-events``, ``fleet.driver-batches``); the prefix is empty by
-    default and useful to isolate runs (``topic_prefix: "dev."`` → ``dev.fleet.companies``)."""
+    default and useful to isolate runs (``topic_prefix: "dev."`` → ``dev.fleet.companies``).
+
+    Security: ``security_protocol`` SASL_PLAINTEXT or SASL_SSL needs ``sasl_mechanism``,
+    ``sasl_username`` and ``sasl_password`` (best from ``SEEDSTREAM_KAFKA__SASL_PASSWORD``, so it is
+    in no file); SSL and SASL_SSL verify the broker against ``ssl_cafile`` (else the system CAs) and
+    present ``ssl_certfile``/``ssl_keyfile`` (PEM) when the cluster wants client certificates. Every
+    Kafka client, aiokafka and Spark alike, is built from these settings by
+    :mod:`producer.kafka.client`. The password is a ``SecretStr``: dumps and reprs mask it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,6 +67,21 @@ class KafkaConfig(BaseModel):
     connect_timeout_seconds: float = Field(
         30.0, gt=0, le=3600, description="How long the producer waits for an unreachable bootstrap at start."
     )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="The listener's protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (SASL_* protocols only)."
+    )
+    sasl_username: str | None = Field(None, min_length=1, description="SASL user (SASL_* protocols only).")
+    sasl_password: SecretStr | None = Field(
+        None, description="SASL password; set it with SEEDSTREAM_KAFKA__SASL_PASSWORD, never in a file."
+    )
+    ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CAs that signed the brokers' certificates (default: system CAs)."
+    )
+    ssl_certfile: Path | None = Field(None, description="PEM client certificate (chain), for mutual TLS.")
+    ssl_keyfile: Path | None = Field(None, description="PEM private key of ssl_certfile (unencrypted).")
 
     @field_validator("topic_prefix")
     @classmethod
@@ -58,6 +89,69 @@ class KafkaConfig(BaseModel):
         if value and not re.fullmatch(r"[A-Za-z0-9._-]+", value):
             raise ValueError("may only contain letters, digits, '.', '_' and '-'")
         return value
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {str(value)!r}: give the path of a PEM file")
+        return value
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> KafkaConfig:
+        """Refuse half-configured security, naming the missing or useless setting and the fix."""
+        protocol = self.security_protocol
+        problems = []
+        if protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name, value in (
+                    ("kafka.sasl_mechanism", self.sasl_mechanism),
+                    ("kafka.sasl_username", self.sasl_username),
+                    ("kafka.sasl_password", self.sasl_password),
+                )
+                if value is None
+            ]
+            if missing:
+                problems.append(
+                    f"security_protocol {protocol} needs {', '.join(missing)}: set them "
+                    "(the password best as SEEDSTREAM_KAFKA__SASL_PASSWORD)"
+                )
+        else:
+            stray = [
+                name
+                for name, value in (
+                    ("kafka.sasl_mechanism", self.sasl_mechanism),
+                    ("kafka.sasl_username", self.sasl_username),
+                    ("kafka.sasl_password", self.sasl_password),
+                )
+                if value is not None
+            ]
+            if stray:
+                problems.append(
+                    f"{', '.join(stray)} set but security_protocol is {protocol}, which does not use SASL: "
+                    "set kafka.security_protocol to SASL_PLAINTEXT or SASL_SSL, or remove them"
+                )
+        if not protocol.endswith("SSL"):
+            stray = [
+                name
+                for name, value in (
+                    ("kafka.ssl_cafile", self.ssl_cafile),
+                    ("kafka.ssl_certfile", self.ssl_certfile),
+                    ("kafka.ssl_keyfile", self.ssl_keyfile),
+                )
+                if value is not None
+            ]
+            if stray:
+                problems.append(
+                    f"{', '.join(stray)} set but security_protocol is {protocol}, which does not use TLS: "
+                    "set kafka.security_protocol to SSL or SASL_SSL, or remove them"
+                )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            problems.append("kafka.ssl_keyfile needs kafka.ssl_certfile (the key's certificate): set it")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 API_TOKEN_ENV = "SEEDSTREAM_API_TOKEN"  # noqa: S105 - the variable name, not a secret

@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from producer.config import KafkaConfig
 from producer.engine.logs import EventLog
 from producer.engine.stats import EngineStats
-from producer.errors import SeedstreamError
 from producer.generation.scenarios.base import Records
+from producer.kafka.client import FAILURES, client_options, quietly, until_kafka_answers
+
+__all__ = ["FAILURES", "BATCH_BYTES", "Headers", "KafkaSink", "Outgoing", "SinkError"]
 
 Headers = list[tuple[str, bytes]]
-FAILURES: tuple[type[BaseException], ...] = (KafkaError, TimeoutError, OSError)
-"""What a send, commit or connect may raise when the broker is away: all of them are retried."""
 
 BATCH_BYTES = 512 * 1024
 REQUEST_TIMEOUT_MS = 15_000
@@ -84,17 +83,18 @@ class KafkaSink:
         """Start the producer, retrying until ``timeout`` seconds have passed.
 
         Raises:
-            SeedstreamError: naming the bootstrap servers and the fix when no broker answered in time.
+            KafkaAuthenticationError: at once when the broker refuses the credentials.
+            KafkaUnavailableError: naming the listener and the fix when no broker answered in time.
         """
 
         def failed(error: BaseException) -> None:
             self.stats.error(f"connect: {error!r}")
 
-        await until_kafka_answers(self.kafka.bootstrap_servers, timeout, self._start, failed)
+        await until_kafka_answers(self.kafka, timeout, self._start, failed)
 
     async def _start(self, timeout: float) -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.kafka.bootstrap_servers,
+            **client_options(self.kafka),
             client_id=self.client_id,
             acks="all",
             enable_idempotence=True,
@@ -109,7 +109,7 @@ class KafkaSink:
         try:
             await asyncio.wait_for(producer.start(), timeout=timeout)
         except BaseException:
-            await _quietly(producer.stop(), 5.0)
+            await quietly(producer.stop(), 5.0)
             raise
         self._producer = producer
         self.stats.connected = True
@@ -120,14 +120,14 @@ class KafkaSink:
         if producer is None:
             return
         if self.transactional_id is not None:
-            await _quietly(producer.abort_transaction(), 5.0)
-        await _quietly(producer.stop(), 10.0)
+            await quietly(producer.abort_transaction(), 5.0)
+        await quietly(producer.stop(), 10.0)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Flush and stop the producer."""
         producer, self._producer = self._producer, None
         if producer is not None:
-            await _quietly(producer.stop(), timeout)
+            await quietly(producer.stop(), timeout)
         self.stats.connected = False
 
     def _require(self) -> AIOKafkaProducer:
@@ -150,7 +150,7 @@ class KafkaSink:
                     await self._send(outgoing)
                 await producer.commit_transaction()
             except BaseException:
-                await _quietly(producer.abort_transaction(), 5.0)
+                await quietly(producer.abort_transaction(), 5.0)
                 raise
 
         await self._guard(run(), "transaction")
@@ -217,64 +217,3 @@ class KafkaSink:
                 self._partition_cache.clear()
             self._partition_cache[cache_key] = partition
         return partition
-
-
-async def _quietly(operation: Any, timeout: float) -> None:
-    """Await ``operation`` within ``timeout``, ignoring its failure (used while tearing down)."""
-    try:
-        await asyncio.wait_for(operation, timeout=timeout)
-    except Exception as error:  # noqa: BLE001 - teardown after a failure must not raise
-        del error
-
-
-def unreachable_message(bootstrap_servers: str, timeout: float, error: BaseException) -> str:
-    """The one line every component prints when no broker answers at ``bootstrap_servers``."""
-    return (
-        f"cannot reach Kafka at {bootstrap_servers} within {timeout:.0f} s ({type(error).__name__}): "
-        "start a broker (`seedstream kafka start`) or pass --bootstrap-servers HOST:PORT"
-    )
-
-
-async def until_kafka_answers(
-    bootstrap_servers: str,
-    timeout: float,
-    attempt: Callable[[float], Awaitable[None]],
-    on_failure: Callable[[BaseException], None] | None = None,
-) -> None:
-    """Retry ``attempt(seconds_left)`` with backoff until it succeeds or ``timeout`` has passed.
-
-    Raises:
-        SeedstreamError: naming the bootstrap servers and the fix when no broker answered in time.
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.25
-    while True:
-        try:
-            await attempt(max(1.0, deadline - time.monotonic()))
-            return
-        except FAILURES as error:
-            if on_failure is not None:
-                on_failure(error)
-            if time.monotonic() + delay >= deadline:
-                raise SeedstreamError(unreachable_message(bootstrap_servers, timeout, error)) from None
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-
-async def require_kafka(bootstrap_servers: str, timeout: float) -> None:
-    """Wait until a broker at ``bootstrap_servers`` answers a metadata request, within ``timeout``.
-
-    Raises:
-        SeedstreamError: naming the address and the fix when none answered in time.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    async def list_topics(seconds_left: float) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
-        try:
-            await asyncio.wait_for(admin.start(), timeout=seconds_left)
-            await asyncio.wait_for(admin.list_topics(), timeout=seconds_left)
-        finally:
-            await _quietly(admin.close(), 5.0)
-
-    await until_kafka_answers(bootstrap_servers, timeout, list_topics)

@@ -11,11 +11,19 @@ import asyncio
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
 
 from producer.config import KafkaConfig
-from producer.errors import SeedstreamError
+from producer.errors import KafkaAuthenticationError, SeedstreamError
 from producer.generation.scenarios.base import TopicSpec
+from producer.kafka.client import (
+    AUTHENTICATION_FAILURES,
+    FAILURES,
+    authentication_message,
+    client_options,
+    describe_listener,
+    quietly,
+    refused_credentials,
+)
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -48,15 +56,14 @@ def topic_layouts(specs: tuple[TopicSpec, ...], kafka: KafkaConfig) -> list[Topi
     ]
 
 
-async def ensure_topics(
-    layouts: list[TopicLayout], bootstrap_servers: str, timeout: float = 30.0
-) -> list[str]:
-    """Create the topics of ``layouts`` that do not exist yet; returns the names created.
+async def ensure_topics(layouts: list[TopicLayout], kafka: KafkaConfig, timeout: float = 30.0) -> list[str]:
+    """Create the topics of ``layouts`` that do not exist yet on ``kafka``; returns the names created.
 
     Raises:
+        KafkaAuthenticationError: when the broker refuses the credentials.
         SeedstreamError: when the broker refuses a topic (e.g. replication above the broker count).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(**client_options(kafka), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout=timeout)
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout=timeout))
@@ -67,12 +74,17 @@ async def ensure_topics(
             admin.create_topics([layout.new_topic() for layout in missing], timeout_ms=int(timeout * 1000)),
             timeout=timeout,
         )
-    except (KafkaError, TimeoutError, OSError) as error:
+    except AUTHENTICATION_FAILURES as error:
+        raise KafkaAuthenticationError(authentication_message(kafka, error)) from None
+    except FAILURES as error:
+        refusal = await refused_credentials(kafka)
+        if refusal is not None:
+            raise KafkaAuthenticationError(authentication_message(kafka, refusal)) from None
         raise SeedstreamError(
-            f"cannot create topics on {bootstrap_servers}: {error!r}; check that the broker runs"
+            f"cannot create topics on {describe_listener(kafka)}: {error!r}; check that the broker runs"
         ) from None
     finally:
-        await admin.close()
+        await quietly(admin.close(), 5.0)
     for topic, code, *rest in response.topic_errors:
         if code not in (0, TOPIC_ALREADY_EXISTS):
             detail = rest[0] if rest and rest[0] else f"error code {code}"

@@ -16,6 +16,7 @@ from producer.engine.engine import Engine, RunRequest
 from producer.errors import BadInputError
 from producer.generation.dataset import Shard
 from producer.generation.reference import check_range
+from producer.kafka.client import require_kafka
 from producer.sidecar.security import check_bind
 
 
@@ -57,7 +58,13 @@ def produce(
     api: ApiOptions,
     console: Console,
 ) -> Engine:
-    """Run the producer until the backfill ends (unless ``follow``) or a signal stops it."""
+    """Run the producer until the backfill ends (unless ``follow``) or a signal stops it.
+
+    Raises:
+        BadInputError: for inconsistent flags or a range outside the dataset.
+        KafkaAuthenticationError: when the broker refuses the configured credentials (nothing written).
+        KafkaUnavailableError: when no broker answers within ``kafka.connect_timeout_seconds``.
+    """
     if (start is None) != (end is None):
         raise BadInputError("--from and --to go together: give both for a backfill, or neither for realtime")
     if follow and start is None:
@@ -66,6 +73,9 @@ def produce(
         check_range(config, start, end)
     sidecar = api.settings(config)
     check_bind(sidecar.host, sidecar.token)
+    # Before the Engine, whose constructor creates the data dir's files: refused credentials or an
+    # unreachable broker leave nothing behind.
+    asyncio.run(require_kafka(config.kafka, config.kafka.connect_timeout_seconds))
     engine = Engine(config, data_dir, shard, connect_timeout=config.kafka.connect_timeout_seconds)
     asyncio.run(_main(engine, RunRequest(start, end, follow), api, console))
     return engine
