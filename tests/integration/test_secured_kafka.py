@@ -14,7 +14,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from pydantic import SecretStr
@@ -23,6 +22,7 @@ from producer.errors import SeedstreamError
 from producer.generation.clock import format_instant
 from producer.generation.testing import DEFAULT_EPOCH
 from producer.stack.broker import BrokerInfo, BrokerUser, LocalBroker, free_port
+from tests.fixtures.runtime import runtime_missing
 from tests.integration.streaming_support import (
     SEEDSTREAM,
     StreamCase,
@@ -35,20 +35,12 @@ from tests.integration.streaming_support import (
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark]
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 INTERVALS = 3
 LENGTH = timedelta(minutes=15)
 """The interval of the ``small`` preset."""
 USER = "seedstream-it"
 PASSWORD = "Sc4m-" + os.urandom(6).hex() + "-pw"  # unique: any occurrence in a file is a leak
 WRONG = "not-the-" + os.urandom(4).hex()
-
-
-def runtime_missing(what: str) -> NoReturn:
-    """Skip locally, fail in CI (the suite's rule: integration tests never silently skip there)."""
-    if IN_CI:
-        pytest.fail(f"{what} (CI=true: integration tests must not skip)")
-    pytest.skip(what)
 
 
 @pytest.fixture(scope="module")
