@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from producer.config import load_config
-from producer.generation.scenarios import get_scenario
+from producer.generation.scenarios.registry import get_scenario
 from producer.kafka.topics import ensure_topics, topic_layouts
 from producer.stack.broker import LocalBroker, free_port
 

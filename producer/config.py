@@ -45,6 +45,10 @@ ENV_PREFIX = "SEEDSTREAM_"
 MAX_SEED = 2**63 - 1
 
 
+DEFAULT_KAFKA_PORT = 9092
+"""The client port of the local broker (``seedstream kafka start``) and of the default bootstrap."""
+
+
 class KafkaConfig(BaseModel):
     """Where and how records are published. Topic names are ``topic_prefix`` + the scenario's names
     (``fleet.companies``, ``fleet.driver-events``, ``fleet.driver-batches``); the prefix is empty by
@@ -60,7 +64,7 @@ class KafkaConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1)
+    bootstrap_servers: str = Field(f"127.0.0.1:{DEFAULT_KAFKA_PORT}", min_length=1)
     topic_prefix: str = Field("", description="Prepended to every topic name.")
     partitions: int = Field(3, gt=0, description="Partitions of each event topic (fleet.driver-events).")
     replication_factor: int = Field(1, gt=0)

@@ -13,14 +13,12 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from producer.config import KafkaConfig
-from producer.engine.logs import EventLog
-from producer.engine.stats import EngineStats
 from producer.generation.scenarios.base import Records
 from producer.kafka.client import FAILURES, client_options, quietly, until_kafka_answers
 
@@ -32,6 +30,45 @@ BATCH_BYTES = 512 * 1024
 REQUEST_TIMEOUT_MS = 15_000
 OPERATION_TIMEOUT = 60.0
 STALL_SECONDS = 3.0
+
+
+class LatencyObserver(Protocol):
+    """Where send latencies go (the engine's histogram)."""
+
+    def observe(self, seconds: float) -> None:
+        """Record one send's latency in seconds."""
+
+
+class SinkStats(Protocol):
+    """What the sink reports to: connection state, errors, stalls, counts and latencies.
+
+    The engine's stats satisfy it; the Kafka layer never imports the engine.
+    """
+
+    connected: bool
+
+    @property
+    def send_latency(self) -> LatencyObserver:
+        """The latency histogram."""
+
+    def error(self, message: str) -> None:
+        """Record a failed send (and the disconnection it implies)."""
+
+    def stalled(self, message: str) -> None:
+        """Record a send the broker has not acknowledged for a while."""
+
+    def count(self, topic: str, records: int, size: int, batches: int = 1) -> None:
+        """Count records and bytes acknowledged on ``topic``."""
+
+
+class SinkLog(Protocol):
+    """The structured log the sink writes to (the engine's log satisfies it)."""
+
+    def info(self, component: str, message: str, **metadata: Any) -> object:
+        """Log at INFO."""
+
+    def warning(self, component: str, message: str, **metadata: Any) -> object:
+        """Log at WARNING."""
 
 
 class SinkError(Exception):
@@ -58,8 +95,8 @@ class KafkaSink:
     def __init__(
         self,
         kafka: KafkaConfig,
-        stats: EngineStats,
-        log: EventLog,
+        stats: SinkStats,
+        log: SinkLog,
         transactional_id: str | None = None,
         client_id: str = "seedstream",
         linger_ms: int = 5,

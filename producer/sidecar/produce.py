@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from producer.config import ApiSettings, SeedstreamConfig
 from producer.engine.engine import Engine, RunRequest
 from producer.errors import BadInputError
-from producer.generation.dataset import Shard
 from producer.generation.reference import check_range
+from producer.generation.shard import Shard
 from producer.kafka.client import require_kafka
 from producer.sidecar.security import check_bind
 
@@ -98,7 +98,7 @@ async def _main(engine: Engine, request: RunRequest, api: ApiOptions, console: C
 
 async def _progress(engine: Engine, console: Console) -> None:
     """A rich progress bar of the backfill: intervals done of total, events/s."""
-    events_topic = engine.scenario.topic("events").full_name(engine.config.kafka.topic_prefix)
+    events_topic = engine.scenario.topic_names(engine.config.kafka.topic_prefix).name("events")
     with Progress(
         TextColumn("backfill [bold]{task.fields[shard]}[/]"),
         BarColumn(),
