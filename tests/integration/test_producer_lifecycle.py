@@ -19,9 +19,9 @@ import yaml
 from producer.config import SeedstreamConfig
 from producer.stack.broker import free_port
 from tests.fixtures.processes import ProcessFactory
+from tests.fixtures.runtime import SEEDSTREAM
 from tests.fixtures.waiting import wait_for
 from tests.integration.producer_support import (
-    SEEDSTREAM,
     expected,
     producer_config,
     read_all,

@@ -81,7 +81,8 @@ def sidecar_thread(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
         fleet__interval="PT1S", fleet__company_onboarding_interval="PT2S",
     )  # fmt: skip
     engine = Engine(config, Path(tmp_path_factory.mktemp("schemathesis")), connect_timeout=30)
-    app = create_app(engine, ApiSettings(token=TOKEN))  # type: ignore[arg-type]
+    # schemathesis loads the schema through an ASGI test client that calls itself "testserver"
+    app = create_app(engine, ApiSettings(token=TOKEN, allowed_hosts=("testserver",)))  # type: ignore[arg-type]
     running = EngineThread(engine, app)
     running.app = app  # type: ignore[attr-defined]
     yield running

@@ -14,7 +14,7 @@ import pytest
 
 from producer.stack.broker import free_port
 from tests.fixtures.processes import ProcessFactory
-from tests.integration.producer_support import SEEDSTREAM
+from tests.fixtures.runtime import SEEDSTREAM
 
 pytestmark = pytest.mark.kafka
 
