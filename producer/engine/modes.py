@@ -57,11 +57,15 @@ async def publish_paced(
     interval_end = interval_start + publisher.length
     output = publisher.interval_output(interval_start)
     entities = publisher.entity_records(interval_start, interval_end)
-    timestamps = np.concatenate([entities.timestamps_us, output.events.timestamps_us])
-    is_event = np.concatenate(
-        [np.zeros(len(entities), dtype=np.int8), np.ones(len(output.events), dtype=np.int8)]
+    # Every record of the interval, by instant; at equal instants entity topics (in dependency
+    # order) come before event topics, so a record never precedes what it refers to.
+    sources = (*entities, *output.events)
+    timestamps = np.concatenate([records.timestamps_us for records in sources])
+    source = np.concatenate(
+        [np.full(len(records), rank, dtype=np.int64) for rank, records in enumerate(sources)]
     )
-    order = np.lexsort((is_event, timestamps))
+    row = np.concatenate([np.arange(len(records), dtype=np.int64) for records in sources])
+    order = np.lexsort((source, timestamps))
     sorted_times = timestamps[order]
     position = cursor.position_in(interval_start)
     while position < order.size:
@@ -70,27 +74,30 @@ async def publish_paced(
             return False
         due = int(np.searchsorted(sorted_times, to_micros(lifecycle.now()), side="right"))
         chunk = order[position : max(due, position + 1)]
-        entity_rows = chunk[is_event[chunk] == 0]
-        event_rows = chunk[is_event[chunk] == 1] - len(entities)
         batches: list[Outgoing] = []
-        if entity_rows.size:
-            batches.append(factory.entity_outgoing(subset(entities, entity_rows)))
-        if event_rows.size:
-            batches.append(factory.events(subset(output.events, event_rows), output.interval_id))
+        for rank, records in enumerate(sources):
+            rows = row[chunk[source[chunk] == rank]]
+            if not rows.size:
+                continue
+            part = subset(records, rows)
+            if rank < len(entities):
+                batches.append(factory.entity_outgoing(part))
+            else:
+                batches.append(factory.events(part, output.interval_id))
         await publisher.deliver(batches)
         position += chunk.size
         cursor.move(interval_start, position)
     if not await lifecycle.sleep_until(interval_end):
         return False
     await publisher.deliver([factory.ground_truth(output.ground_truth, output.interval_id)])
-    publisher.record_interval(interval_start, len(output.events))
+    publisher.record_interval(interval_start, output.event_count)
     cursor.move(interval_start, 0)
     publisher.log.info(
         "engine",
         "interval published",
         batch_id=output.interval_id,
-        events=len(output.events),
-        entities=len(entities),
+        events=output.event_count,
+        entities=sum(len(records) for records in entities),
         delivery="paced",
     )
     return True

@@ -190,32 +190,33 @@ class IntervalPublisher:
         factory = self.factory
         return factory.scenario.interval(factory.dataset, interval_start, factory.shard)
 
-    def entity_records(self, start: datetime, end: datetime) -> Records:
-        """The shard's entities created in ``[start, end)``."""
+    def entity_records(self, start: datetime, end: datetime) -> tuple[Records, ...]:
+        """The shard's entity records in ``[start, end)``, one per entity topic."""
         factory = self.factory
         return factory.scenario.entities(factory.dataset, start, end, factory.shard)
 
-    async def publish_older_entities(self, interval_start: datetime) -> int:
-        """Publish the entities created in ``[entities_through, interval_start)`` (the baseline, or
-        those of skipped intervals) and record them; returns how many were sent.
+    async def publish_older_entities(self, interval_start: datetime) -> dict[str, int]:
+        """Publish the entity records in ``[entities_through, interval_start)`` (the baseline, or
+        those of skipped intervals) and record them; returns how many were sent per topic.
 
         Every entity an interval's events refer to is so acknowledged before that interval starts.
         """
         through = self.state.entities_through
         assert through is not None
         if through >= interval_start:
-            return 0
+            return {}
         outgoing = self.factory.entities(through, interval_start)
-        await self.deliver([outgoing])
+        await self.deliver(outgoing)
         self.record_entities(interval_start)
+        sent = {batch.topic: len(batch.records) for batch in outgoing}
         self.log.info(
             "engine",
             "entities published",
-            count=len(outgoing.records),
+            count=sum(sent.values()),
             created_from=through,
             created_to=interval_start,
         )
-        return len(outgoing.records)
+        return sent
 
     async def publish_interval(self, interval_start: datetime) -> IntervalOutput:
         """Publish one interval, after its older entities: its new entities, its events and its
@@ -223,19 +224,20 @@ class IntervalPublisher:
         await self.publish_older_entities(interval_start)
         factory = self.factory
         output = self.interval_output(interval_start)
+        entities = factory.entities(interval_start, interval_start + self.length)
         batches = [
-            factory.entities(interval_start, interval_start + self.length),
-            factory.events(output.events, output.interval_id),
+            *entities,
+            *(factory.events(records, output.interval_id) for records in output.events),
             factory.ground_truth(output.ground_truth, output.interval_id),
         ]
         await self.deliver(batches, committed_check=interval_start)
-        self.record_interval(interval_start, len(output.events))
+        self.record_interval(interval_start, output.event_count)
         self.log.info(
             "engine",
             "interval published",
             batch_id=output.interval_id,
-            events=len(output.events),
-            entities=len(batches[0].records),
+            events=output.event_count,
+            entities=sum(len(batch.records) for batch in entities),
         )
         return output
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from producer.config import SeedstreamConfig
 from producer.errors import BadInputError, SeedstreamError
 from producer.generation.clock import format_duration, format_instant, intervals, is_aligned
 from producer.generation.dataset import Dataset
+from producer.generation.scenarios.base import Records
 from producer.generation.scenarios.registry import get_scenario
 from producer.generation.shard import Shard
 
@@ -66,7 +68,7 @@ def generate_files(
     length = scenario.interval_length(config)
     dataset = Dataset.create(config, start, length)
     prefix = config.kafka.topic_prefix
-    topics = scenario.topic_names(prefix).names()
+    topics = scenario.topic_names(prefix).all_names()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".generate-", dir=out_dir))
@@ -78,32 +80,41 @@ def generate_files(
         (staging / DESCRIPTOR_FILE).write_bytes(
             dataset.descriptor().model_dump_json(indent=2).encode() + b"\n"
         )
-        with (
-            open(staging / f"{topics['entities']}.jsonl", "wb") as entities_file,
-            open(staging / f"{topics['events']}.jsonl", "wb") as events_file,
-            open(staging / f"{topics['ground_truth']}.jsonl", "wb") as truth_file,
-            Progress(
-                TextColumn("generating {task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console or Console(stderr=True),
-                transient=True,
-                disable=total_intervals < 2,
-            ) as progress,
-        ):
-            entities = scenario.entities(dataset, start - length, end, shard)
-            _write_lines(entities_file, entities.values)
-            counts[topics["entities"]] += len(entities)
+        with ExitStack() as stack:
+            files_by_topic = {
+                name: stack.enter_context(open(staging / f"{full}.jsonl", "wb"))
+                for name, full in topics.items()
+            }
+            progress = stack.enter_context(
+                Progress(
+                    TextColumn("generating {task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    console=console or Console(stderr=True),
+                    transient=True,
+                    disable=total_intervals < 2,
+                )
+            )
+
+            def write(records: Records) -> None:
+                _write_lines(files_by_topic[records.topic.name], records.values)
+                counts[topics[records.topic.name]] += len(records)
+
+            # Entities interval by interval (the baseline first), so memory stays bounded by one
+            # interval's records however long the range is.
+            for records in scenario.entities(dataset, start - length, start, shard):
+                write(records)
             task = progress.add_task(f"{scenario.name} intervals", total=total_intervals)
             for interval_start in intervals(start, end, length):
+                for records in scenario.entities(dataset, interval_start, interval_start + length, shard):
+                    write(records)
                 output = scenario.interval(
                     dataset, interval_start, shard, generation_time=interval_start + length
                 )
-                _write_lines(events_file, output.events.values)
-                _write_lines(truth_file, output.ground_truth.values)
-                counts[topics["events"]] += len(output.events)
-                counts[topics["ground_truth"]] += len(output.ground_truth)
+                for records in output.events:
+                    write(records)
+                write(output.ground_truth)
                 progress.advance(task)
         files = []
         for staged in sorted(staging.iterdir()):

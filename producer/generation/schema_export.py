@@ -38,7 +38,14 @@ def schema_documents() -> dict[str, bytes]:
                 spec.model,
                 spec.name,
                 spec.schema_version,
-                {"x-topic": spec.name, "x-key": spec.key_field, "x-compacted": spec.compacted},
+                {
+                    "x-topic": spec.name,
+                    "x-role": spec.role,
+                    "x-key": spec.key_field,
+                    "x-compacted": spec.compacted,
+                    **({"x-time-field": spec.time_field} if spec.time_field else {}),
+                    **({"x-id-field": spec.id_field} if spec.id_field else {}),
+                },
             )
     documents["batch-manifest.json"] = _schema(BatchManifest, "batch-manifest", 1, {})
     documents["dataset-descriptor.json"] = _schema(DatasetDescriptor, "dataset-descriptor", 1, {})

@@ -46,10 +46,13 @@ class RecordFactory:
             ("shard", self._shard),
         ]
 
-    def entities(self, start: datetime, end: datetime) -> Outgoing:
-        """The shard's entities created in ``[start, end)``."""
-        records = self.scenario.entities(self.dataset, start, end, self.shard)
-        return self.entity_outgoing(records)
+    def entities(self, start: datetime, end: datetime) -> list[Outgoing]:
+        """The shard's entity records (creations and changes) in ``[start, end)``, one batch per entity
+        topic in dependency order."""
+        return [
+            self.entity_outgoing(records)
+            for records in self.scenario.entities(self.dataset, start, end, self.shard)
+        ]
 
     def entity_outgoing(self, records: Records) -> Outgoing:
         """Entity records with per-record headers (batch_id of the creation interval)."""

@@ -86,10 +86,10 @@ async def _republish(engine: Engine) -> list[str]:
     current = align_down(engine.now(), publisher.length)
     latest = current - publisher.length
     complete = latest >= publisher.factory.dataset.epoch and latest >= through
-    entities = await publisher.publish_older_entities(latest if complete else current)
-    actions = [f"{topics.name(topics.entities)}:{entities}"]
+    sent = await publisher.publish_older_entities(latest if complete else current)
+    actions = [f"{topics.name(spec)}:{sent.get(topics.name(spec), 0)}" for spec in topics.of_role("entities")]
     if complete:
         output = await publisher.publish_interval(latest)
-        actions.append(f"{topics.name(topics.events)}:{len(output.events)}")
+        actions += [f"{topics.name(records.topic)}:{len(records)}" for records in output.events]
         actions.append(f"{topics.name(topics.ground_truth)}:{output.interval_id}")
     return actions

@@ -69,13 +69,13 @@ def test_no_event_for_a_company_created_at_or_after_interval_start() -> None:
 def test_ground_truth_counts_equal_the_records() -> None:
     output = make_interval(make_dataset("base"))
     truth = DriverEventBatch.model_validate_json(output.ground_truth.values[0])
-    types = [orjson.loads(value)["event_type"] for value in output.events.values]
-    assert truth.event_count == len(output.events) == len(types)
+    types = [orjson.loads(value)["event_type"] for value in output.events[0].values]
+    assert truth.event_count == output.event_count == len(types)
     assert truth.event_type_counts == {name: types.count(name) for name in EVENT_TYPES}
     assert truth.shard == "0/1"
     assert truth.eligible_companies == 100
     assert output.ground_truth.keys == [truth.batch_id.encode()]
-    assert all(orjson.loads(value)["batch_id"] == truth.batch_id for value in output.events.values)
+    assert all(orjson.loads(value)["batch_id"] == truth.batch_id for value in output.events[0].values)
 
 
 @pytest.mark.parametrize(
@@ -84,14 +84,14 @@ def test_ground_truth_counts_equal_the_records() -> None:
 def test_empty_interval_still_has_a_zero_ground_truth(preset_overrides: dict[str, object]) -> None:
     output = make_interval(make_dataset("small", **preset_overrides))
     truth = orjson.loads(output.ground_truth.values[0])
-    assert len(output.events) == 0
+    assert output.event_count == 0
     assert truth["event_count"] == 0
     assert truth["event_type_counts"] == dict.fromkeys(EVENT_TYPES, 0)
 
 
 def _union(dataset, start, count):  # type: ignore[no-untyped-def]
     outputs = [FLEET.interval(dataset, start, Shard(i, count), generation_time=start) for i in range(count)]
-    values = sorted(value for output in outputs for value in output.events.values)
+    values = sorted(value for output in outputs for value in output.events[0].values)
     truths = [orjson.loads(output.ground_truth.values[0]) for output in outputs]
     return values, truths
 
@@ -104,7 +104,7 @@ def test_shards_partition_the_single_instance_output(preset: str, shards: int) -
     start = dataset.epoch + 5 * length
     whole = FLEET.interval(dataset, start, Shard(), generation_time=start)
     values, truths = _union(dataset, start, shards)
-    assert values == sorted(whole.events.values)
+    assert values == sorted(whole.events[0].values)
     assert len(values) == len(set(values))
     whole_truth = orjson.loads(whole.ground_truth.values[0])
     assert sum(truth["event_count"] for truth in truths) == whole_truth["event_count"]
@@ -116,10 +116,10 @@ def test_shards_partition_the_single_instance_output(preset: str, shards: int) -
         )
     assert [truth["shard"] for truth in truths] == [f"{i}/{shards}" for i in range(shards)]
     companies = [
-        FLEET.entities(dataset, dataset.epoch - length, start + length, Shard(i, shards)).values
+        FLEET.entities(dataset, dataset.epoch - length, start + length, Shard(i, shards))[0].values
         for i in range(shards)
     ]
-    whole_companies = FLEET.entities(dataset, dataset.epoch - length, start + length, Shard()).values
+    whole_companies = FLEET.entities(dataset, dataset.epoch - length, start + length, Shard())[0].values
     assert sorted(value for part in companies for value in part) == sorted(whole_companies)
     assert sum(map(len, companies)) == len(whole_companies)
 
@@ -159,7 +159,7 @@ def test_identifiers_follow_the_documented_patterns() -> None:
 def test_ids_depend_on_the_seed() -> None:
     assert generate.company_id(1, 0) != generate.company_id(2, 0)
     a, b = make_interval(make_dataset("small", seed=1)), make_interval(make_dataset("small", seed=2))
-    assert a.events.values != b.events.values
+    assert a.events[0].values != b.events[0].values
 
 
 @settings(max_examples=25, deadline=None)
@@ -173,13 +173,14 @@ def test_interval_output_depends_only_on_logical_ids(seed: int, k: int, shards: 
     start = dataset.epoch + k * QUARTER
     once = FLEET.interval(dataset, start, Shard(), generation_time=start)
     again = FLEET.interval(dataset, start, Shard(), generation_time=start)
-    assert once.events.values == again.events.values
+    assert once.events[0].values == again.events[0].values
     assert once.ground_truth.values == again.ground_truth.values
     values, truths = _union(dataset, start, shards)
-    assert values == sorted(once.events.values)
+    assert values == sorted(once.events[0].values)
     # generating a later interval first changes nothing (no hidden state between intervals)
     FLEET.interval(dataset, start + QUARTER, Shard(), generation_time=start)
-    assert FLEET.interval(dataset, start, Shard(), generation_time=start).events.values == once.events.values
+    first_again = FLEET.interval(dataset, start, Shard(), generation_time=start)
+    assert first_again.events[0].values == once.events[0].values
 
 
 # -- statistics ----------------------------------------------------------------------------------

@@ -43,9 +43,9 @@ def test_every_topic_value_validates_against_its_schema() -> None:
         dataset, dataset.epoch - FLEET.interval_length(dataset.config), dataset.epoch, output_shard()
     )
     for topic, values in (
-        ("fleet.driver-events", output.events.values),
+        ("fleet.driver-events", output.events[0].values),
         ("fleet.driver-batches", output.ground_truth.values),
-        ("fleet.companies", companies.values),
+        ("fleet.companies", companies[0].values),
     ):
         check = validator(topic)
         assert values
@@ -53,7 +53,7 @@ def test_every_topic_value_validates_against_its_schema() -> None:
             check.validate(orjson.loads(value))
     with pytest.raises(jsonschema.ValidationError):
         validator("fleet.driver-events").validate(
-            {**orjson.loads(output.events.values[0]), "event_type": "parked"}
+            {**orjson.loads(output.events[0].values[0]), "event_type": "parked"}
         )
 
 

@@ -1,9 +1,17 @@
-"""The scenario interface: entities, event streams, ground truth and topics.
+"""The scenario contract: entity topics, event topics, one ground-truth topic, and their records.
 
-A scenario turns a :class:`~producer.generation.dataset.Dataset` into serialized records; the engine, sinks,
-API and streaming job only see :class:`TopicSpec`, :class:`Records` and :class:`IntervalOutput`.
-Per interval a scenario yields its events and one ground-truth record per shard; entities (the
-things events refer to) are created on their own cadence and published before their first event.
+A scenario turns a :class:`~producer.generation.dataset.Dataset` into serialized records; the engine,
+the Kafka layer, the sidecar and the streaming job only see :class:`TopicSpec`, :class:`Records` and
+:class:`IntervalOutput`, plus what the record models declare (:mod:`.declarations`).
+
+- **Entity topics**, in dependency order (a parent's topic before its children's): compacted, keyed
+  by the entity id; a record is an entity's creation or a later change (a new version of the whole
+  entity with its change instant). :meth:`Scenario.entities` gives those in ``[start, end)``.
+- **Event topics**: keyed records with a record id, an event time inside the interval and the
+  interval's ``batch_id``; they refer to entities (:class:`~.declarations.Reference`) created before
+  the interval started, so those are always published and acknowledged first.
+- **One ground-truth topic**: per interval and shard, what the interval holds (counts per event
+  topic and per declared category, entities created or changed), published after its records.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
+
+from producer.generation.scenarios import declarations
 
 if TYPE_CHECKING:
     from producer.config import SeedstreamConfig
@@ -35,6 +45,18 @@ class TopicSpec:
     key_field: str
     compacted: bool = False
     schema_version: int = 1
+    time_field: str | None = None
+    """Entities: the creation or change instant; events: the event time."""
+    id_field: str | None = None
+    """Events: the record id (unique per record, the deduplication key)."""
+
+    def references(self) -> dict[str, str]:
+        """Field → entity topic it references, as the model declares."""
+        return declarations.references(self.model)
+
+    def categories(self) -> dict[str, tuple[str, ...]]:
+        """Categorical field → allowed values, as the model declares."""
+        return declarations.categories(self.model)
 
     @property
     def schema_name(self) -> str:
@@ -48,38 +70,45 @@ class TopicSpec:
 
 @dataclass(frozen=True)
 class Topics:
-    """A scenario's topics under a prefix, by role: the one map from a role to a Kafka topic name."""
+    """A scenario's topics under a prefix: the one map from a topic (or role) to a Kafka topic name."""
 
-    entities: TopicSpec
-    events: TopicSpec
-    ground_truth: TopicSpec
+    specs: tuple[TopicSpec, ...]
     prefix: str
 
     @classmethod
     def of(cls, scenario: Scenario, prefix: str) -> Topics:
         """The topics of ``scenario`` with ``prefix``."""
-        return cls(
-            scenario.topic("entities"), scenario.topic("events"), scenario.topic("ground_truth"), prefix
-        )
+        return cls(scenario.topics(), prefix)
+
+    def of_role(self, role: TopicRole) -> tuple[TopicSpec, ...]:
+        """The topics with ``role``, in publishing order."""
+        return tuple(spec for spec in self.specs if spec.role == role)
+
+    @property
+    def ground_truth(self) -> TopicSpec:
+        """The ground-truth topic."""
+        return self.spec("ground_truth")
+
+    def spec(self, role: TopicRole) -> TopicSpec:
+        """The one topic with ``role`` (ValueError when the scenario has several)."""
+        specs = self.of_role(role)
+        if len(specs) != 1:
+            raise ValueError(f"{len(specs)} topics have role {role!r}; name the topic instead")
+        return specs[0]
 
     def name(self, spec: TopicSpec | TopicRole) -> str:
-        """The Kafka topic name of ``spec`` (or of the topic with that role)."""
+        """The Kafka topic name of ``spec`` (or of the one topic with that role)."""
         if isinstance(spec, str):
             spec = self.spec(spec)
         return spec.full_name(self.prefix)
 
-    def spec(self, role: TopicRole) -> TopicSpec:
-        """The topic with ``role``."""
-        specs: dict[TopicRole, TopicSpec] = {
-            "entities": self.entities,
-            "events": self.events,
-            "ground_truth": self.ground_truth,
-        }
-        return specs[role]
+    def all_names(self) -> dict[str, str]:
+        """Scenario topic name → Kafka topic name, in publishing order."""
+        return {spec.name: spec.full_name(self.prefix) for spec in self.specs}
 
     def names(self) -> dict[TopicRole, str]:
-        """Role → Kafka topic name, in publishing order (entities, events, ground truth)."""
-        return {spec.role: self.name(spec) for spec in (self.entities, self.events, self.ground_truth)}
+        """Role → Kafka topic name, for scenarios with one topic per role (ValueError otherwise)."""
+        return {role: self.name(role) for role in ("entities", "events", "ground_truth")}
 
 
 @dataclass(frozen=True)
@@ -101,13 +130,19 @@ class Records:
 
 @dataclass(frozen=True)
 class IntervalOutput:
-    """Everything one shard publishes for one interval: its events, then its ground-truth record."""
+    """Everything one shard publishes for one interval: its events (one :class:`Records` per event
+    topic, in topic order), then its ground-truth record."""
 
     interval_id: str
     interval_start: datetime
     interval_end: datetime
-    events: Records
+    events: tuple[Records, ...]
     ground_truth: Records
+
+    @property
+    def event_count(self) -> int:
+        """Events over all event topics."""
+        return sum(len(records) for records in self.events)
 
 
 class Scenario(ABC):
@@ -117,15 +152,19 @@ class Scenario(ABC):
 
     @abstractmethod
     def topics(self) -> tuple[TopicSpec, ...]:
-        """The scenario's topics: entities first, then events, then ground truth."""
+        """The scenario's topics: entity topics in dependency order, then event topics, then the
+        ground-truth topic (see :func:`check_topics`)."""
 
     @abstractmethod
     def interval_length(self, config: SeedstreamConfig) -> timedelta:
         """The length of the scenario's event intervals under ``config``."""
 
     @abstractmethod
-    def entities(self, dataset: Dataset, start: datetime, end: datetime, shard: Shard) -> Records:
-        """The shard's entities created in ``[start, end)``, ordered by creation instant."""
+    def entities(
+        self, dataset: Dataset, start: datetime, end: datetime, shard: Shard
+    ) -> tuple[Records, ...]:
+        """The shard's entity records (creations and changes) with instants in ``[start, end)``: one
+        :class:`Records` per entity topic, in topic order, each ordered by instant."""
 
     @abstractmethod
     def interval(
@@ -147,3 +186,36 @@ class Scenario(ABC):
     def topic(self, role: TopicRole) -> TopicSpec:
         """The (first) topic with ``role``."""
         return next(spec for spec in self.topics() if spec.role == role)
+
+
+def check_topics(specs: tuple[TopicSpec, ...]) -> None:
+    """Raise ValueError unless ``specs`` follow the contract: entity topics (each referencing only
+    earlier entity topics), then event topics (referencing entity topics), then exactly one
+    ground-truth topic whose count declarations name the scenario's own topics."""
+    roles = [spec.role for spec in specs]
+    order = {"entities": 0, "events": 1, "ground_truth": 2}
+    if roles != sorted(roles, key=order.__getitem__) or roles.count("ground_truth") != 1:
+        raise ValueError(f"topics must be entities, then events, then one ground truth: {roles}")
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"topic names repeat: {names}")
+    seen_entities: set[str] = set()
+    for spec in specs:
+        for field, target in spec.references().items():
+            if target not in seen_entities:
+                raise ValueError(
+                    f"{spec.name}.{field} references {target!r}, which is not an earlier entity topic"
+                )
+        spec.categories()  # raises on a Category that is not a Literal
+        if spec.role == "entities":
+            seen_entities.add(spec.name)
+        if spec.role == "events" and (spec.id_field is None or spec.time_field is None):
+            raise ValueError(f"event topic {spec.name} needs id_field and time_field")
+        if spec.role == "ground_truth":
+            events = {s.name for s in specs if s.role == "events"}
+            for field, counted in declarations.counts(spec.model).items():
+                if counted.topic not in events:
+                    raise ValueError(f"{spec.name}.{field} counts {counted.topic!r}, not an event topic")
+            for field, topic in declarations.entity_changes(spec.model).items():
+                if topic not in seen_entities:
+                    raise ValueError(f"{spec.name}.{field} counts {topic!r}, not an entity topic")

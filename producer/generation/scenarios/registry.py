@@ -5,16 +5,20 @@ from __future__ import annotations
 from functools import cache
 
 from producer.errors import BadInputError
-from producer.generation.scenarios.base import Scenario
+from producer.generation.scenarios.base import Scenario, check_topics
 
 SCENARIOS = ("fleet",)
 
 
 @cache
 def get_scenario(name: str) -> Scenario:
-    """The (shared, thread-safe) scenario called ``name``."""
+    """The (shared, thread-safe) scenario called ``name``, its topics checked against the contract."""
+    scenario: Scenario
     if name == "fleet":
         from producer.generation.scenarios.fleet.scenario import FleetScenario
 
-        return FleetScenario()
-    raise BadInputError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+        scenario = FleetScenario()
+    else:
+        raise BadInputError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+    check_topics(scenario.topics())
+    return scenario

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from producer.generation.scenarios.declarations import Category, Counts, Reference
 
 EventType = Literal["start driving", "stopped driving", "delivered"]
 EVENT_TYPES: tuple[EventType, ...] = ("start driving", "stopped driving", "delivered")
@@ -36,11 +38,11 @@ class DriverEvent(_Record):
 
     event_id: str = Field(pattern=_UUID_PATTERN, description="Deterministic UUID.")
     driver_id: str = Field(pattern=r"^DRV-.+-\d{3,}$", description="DRV-{company_id}-{seq:03d}, seq from 1.")
-    company_id: str = Field(pattern=_UUID_PATTERN)
+    company_id: Annotated[str, Reference("fleet.companies")] = Field(pattern=_UUID_PATTERN)
     truck_id: str = Field(
         pattern=r"^TRK-\d+-\d{4,}$", description="TRK-{seed}-{n:04d}, n the global driver number."
     )
-    event_type: EventType
+    event_type: Annotated[EventType, Category()]
     timestamp: AwareDatetime = Field(
         description="In [interval_start, interval_end). " + _TIMESTAMP_DESCRIPTION
     )
@@ -53,8 +55,10 @@ class DriverEventBatch(_Record):
     batch_id: str
     interval_start: AwareDatetime
     interval_end: AwareDatetime
-    event_count: int = Field(ge=0)
-    event_type_counts: dict[EventType, int] = Field(description="Events per event type (all three present).")
+    event_count: Annotated[int, Counts("fleet.driver-events")] = Field(ge=0)
+    event_type_counts: Annotated[dict[EventType, int], Counts("fleet.driver-events", "event_type")] = Field(
+        description="Events per event type (all three present)."
+    )
     eligible_companies: int = Field(
         ge=0, description="Companies of this shard created before interval_start."
     )

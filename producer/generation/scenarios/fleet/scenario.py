@@ -33,8 +33,13 @@ from producer.generation.serialization import (
 )
 from producer.generation.shard import Shard
 
-COMPANIES = TopicSpec("fleet.companies", "entities", Company, "company_id", True, SCHEMA_VERSION)
-DRIVER_EVENTS = TopicSpec("fleet.driver-events", "events", DriverEvent, "driver_id", False, SCHEMA_VERSION)
+COMPANIES = TopicSpec(
+    "fleet.companies", "entities", Company, "company_id", True, SCHEMA_VERSION, time_field="created_at"
+)
+DRIVER_EVENTS = TopicSpec(
+    "fleet.driver-events", "events", DriverEvent, "driver_id", False, SCHEMA_VERSION,
+    time_field="timestamp", id_field="event_id",
+)  # fmt: skip
 DRIVER_BATCHES = TopicSpec(
     "fleet.driver-batches", "ground_truth", DriverEventBatch, "batch_id", False, SCHEMA_VERSION
 )
@@ -116,14 +121,16 @@ class FleetScenario(Scenario):
 
     # -- records -------------------------------------------------------------------------------------
 
-    def entities(self, dataset: Dataset, start: datetime, end: datetime, shard: Shard) -> Records:
+    def entities(
+        self, dataset: Dataset, start: datetime, end: datetime, shard: Shard
+    ) -> tuple[Records, ...]:
         columns = generate.companies(dataset, start, end, shard)
         values = [
             dumps(Company(company_id=company_id, created_at=from_micros(created)))
             for company_id, created in zip(columns.company_ids, columns.created_at_us.tolist(), strict=True)
         ]
         keys = [company_id.encode() for company_id in columns.company_ids]
-        return Records(COMPANIES, keys, values, columns.created_at_us)
+        return (Records(COMPANIES, keys, values, columns.created_at_us),)
 
     def interval(
         self,
@@ -138,7 +145,7 @@ class FleetScenario(Scenario):
             interval_id=events.interval_id,
             interval_start=truth.interval_start,
             interval_end=truth.interval_end,
-            events=self.serialize_events(events),
+            events=(self.serialize_events(events),),
             ground_truth=Records(
                 DRIVER_BATCHES,
                 [truth.batch_id.encode()],
