@@ -288,6 +288,62 @@ def up(
     raise typer.Exit(status)
 
 
+@app.command("report")
+def report(
+    config: ConfigOption,
+    from_: Annotated[str, typer.Option("--from", help="First interval start, ISO 8601 (the dataset epoch).")],
+    to: Annotated[str, typer.Option("--to", help="End (exclusive), ISO 8601, an interval start.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    shard: Annotated[str | None, typer.Option("--shard", help="i/N, 0-based: report on one shard.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
+) -> None:
+    """The scenario's summary report over [--from, --to), from generated data (no Kafka needed).
+
+    Exit status 1 when a rule fails (a referential-integrity violation, a figure outside its
+    expectation), so scripts can rely on it.
+    """
+    import json
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from producer.config import load_config
+    from producer.generation.clock import parse_instant
+    from producer.generation.report import build_report
+    from producer.generation.shard import Shard
+
+    settings = load_config(config, {"seed": seed})
+    try:
+        start, end = parse_instant(from_), parse_instant(to)
+    except ValueError as error:
+        raise BadInputError(f"--from/--to: {error}") from None
+    with err_console.status("generating and measuring"):
+        result = build_report(settings, start, end, Shard.parse(shard))
+    if as_json:
+        console.print_json(json.dumps(result.to_json()))
+    else:
+        console.print(
+            f"[bold]{result.scenario}[/] seed {result.seed}, {result.intervals} intervals "
+            f"from {from_} to {to}",
+            highlight=False,
+        )
+        for section in result.sections:
+            table = Table(title=section.title, title_justify="left", show_edge=False)
+            table.add_column("metric")
+            table.add_column("value", justify="right")
+            table.add_column("expected", justify="right")
+            table.add_column("", justify="center")
+            for row in section.rows:
+                mark = "" if row.ok is None else "[green]✓[/]" if row.ok else "[red]✗[/]"
+                value = f"{row.value:,}" if isinstance(row.value, int) else str(row.value)
+                table.add_row(escape(row.metric), escape(value), escape(row.expected), mark)
+            console.print(table)
+    if result.failures:
+        raise SeedstreamError(
+            f"{len(result.failures)} figure(s) outside their expectation: {'; '.join(result.failures)}"
+        )
+
+
 @app.command("schemas")
 def schemas(
     out: Annotated[Path | None, typer.Option("--out", help="Target directory (default schemas/).")] = None,

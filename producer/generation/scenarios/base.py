@@ -19,13 +19,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
 from producer.generation.scenarios import declarations
+from producer.generation.scenarios.sections import Section
 
 if TYPE_CHECKING:
     from producer.config import SeedstreamConfig
@@ -145,6 +146,24 @@ class IntervalOutput:
         return sum(len(records) for records in self.events)
 
 
+class ReportAccumulator(Protocol):
+    """A scenario's own figures, fed the same records as the generic report."""
+
+    def add_entities(self, records: Records) -> None:
+        """Entity records (creations and versions) of one entity topic, in publishing order."""
+
+    def add_interval(self, output: IntervalOutput) -> None:
+        """One interval's events and ground truth."""
+
+    def sections(self) -> list[Section]:
+        """The scenario's sections."""
+
+
+def share(part: int, whole: int) -> float:
+    """``part / whole``, 0 when ``whole`` is 0."""
+    return part / whole if whole else 0.0
+
+
 class Scenario(ABC):
     """A self-contained scenario; implementations are pure (no I/O) and thread-safe."""
 
@@ -178,6 +197,11 @@ class Scenario(ABC):
 
         ``generation_time`` stamps the ground-truth record; ``None`` means wall clock now.
         """
+
+    def report_accumulator(self, dataset: Dataset) -> ReportAccumulator | None:
+        """The scenario's own ``seedstream report`` figures (None: the generic report only)."""
+        del dataset
+        return None
 
     def topic_names(self, prefix: str) -> Topics:
         """The scenario's topics under ``prefix`` (see :class:`Topics`)."""

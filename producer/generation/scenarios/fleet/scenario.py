@@ -15,7 +15,7 @@ import numpy as np
 from producer.config import SeedstreamConfig
 from producer.generation.clock import from_micros
 from producer.generation.dataset import Dataset
-from producer.generation.scenarios.base import IntervalOutput, Records, Scenario, TopicSpec
+from producer.generation.scenarios.base import IntervalOutput, Records, ReportAccumulator, Scenario, TopicSpec
 from producer.generation.scenarios.fleet import generate
 from producer.generation.scenarios.fleet.models import (
     EVENT_TYPES,
@@ -104,6 +104,11 @@ class FleetScenario(Scenario):
 
     def interval_length(self, config: SeedstreamConfig) -> timedelta:
         return config.fleet.interval
+
+    def report_accumulator(self, dataset: Dataset) -> ReportAccumulator:
+        from producer.generation.scenarios.fleet.report import FleetReport
+
+        return FleetReport(dataset)
 
     # -- columnar API (used by the serializers below, tests and the streaming checks) ---------------
 
