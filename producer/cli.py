@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from producer.config import DEFAULT_KAFKA_PORT
-from producer.datadir import DEFAULT_DATA_DIR
+from producer.config import DEFAULT_KAFKA_PORT, SeedstreamConfig
+from producer.datadir import DEFAULT_DATA_DIR, check_writable_dir, data_dir_uri, local_path
 from producer.errors import BadInputError, SeedstreamError
 from producer.stack.broker import LocalBroker
 
@@ -68,6 +68,7 @@ def kafka_start(
         user = BrokerUser(sasl_user, SecretStr(secret))
     elif sasl_password is not None:
         raise BadInputError("--sasl-password needs --sasl-user (the SCRAM user it belongs to)")
+    check_writable_dir(data_dir)
     broker = LocalBroker(data_dir, port=port, user=user)
     running = broker.status()
     if running is not None:
@@ -129,11 +130,19 @@ def generate(
         str | None, typer.Option("--shard", help="i/N, 0-based: company k belongs to shard k % N.")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty --out (replacing its dataset).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Generate even a very large range.")] = False,
 ) -> None:
-    """Generate intervals [--from, --to) to DIR/<topic>.jsonl, one record value per line (no Kafka)."""
+    """Generate intervals [--from, --to) to DIR/<topic>.jsonl, one record value per line (no Kafka).
+
+    A non-empty DIR is refused unless --force; a range estimated above 100 M records or 20 GB is
+    refused unless --yes, and one that does not fit the free disk space is always refused.
+    """
     from producer.config import load_config
     from producer.generation.clock import parse_instant
-    from producer.generation.reference import generate_files
+    from producer.generation.reference import check_size, estimate, generate_files
     from producer.generation.shard import Shard
 
     settings = load_config(config, {"seed": seed})
@@ -142,6 +151,14 @@ def generate(
         start, end = parse_instant(from_), parse_instant(to)
     except ValueError as error:
         raise BadInputError(f"--from/--to: {error}") from None
+    check_writable_dir(out, "--out")
+    if not force and out.is_dir() and any(out.iterdir()):
+        present = sorted(path.name for path in out.iterdir())
+        raise BadInputError(
+            f"--out {out} is not empty ({len(present)} entries, e.g. {present[0]}): pick an empty directory "
+            "or pass --force to replace the dataset in it"
+        )
+    check_size(estimate(settings, start, end, parsed_shard), out, allow_large=yes)
     summary = generate_files(settings, start, end, out, shard=parsed_shard, console=err_console)
     counts = ", ".join(f"{count} {topic}" for topic, count in summary.records.items())
     err_console.print(
@@ -173,18 +190,20 @@ def produce(
     from producer.config import load_config
     from producer.generation.clock import parse_instant
     from producer.generation.shard import Shard
-    from producer.sidecar.produce import ApiOptions
     from producer.sidecar.produce import produce as run_produce
 
-    settings = load_config(config, {"kafka.bootstrap_servers": bootstrap_servers})
+    # Every flag goes through the config model's validation (ranges, formats), like YAML and env.
+    settings = load_config(
+        config, {"kafka.bootstrap_servers": bootstrap_servers, "api.host": api_host, "api.port": api_port}
+    )
     try:
         start = parse_instant(from_) if from_ is not None else None
         end = parse_instant(to) if to is not None else None
     except ValueError as error:
         raise BadInputError(f"--from/--to: {error}") from None
+    check_writable_dir(data_dir)
     engine = run_produce(
-        settings, data_dir, Shard.parse(shard), start, end, follow, ApiOptions(api_host, api_port),
-        console=err_console,
+        settings, data_dir, Shard.parse(shard), start, end, follow, console=err_console,
     )
     state = engine.state
     err_console.print(
@@ -193,6 +212,17 @@ def produce(
         f"state in {engine.paths.state_file}",
         highlight=False,
     )
+
+
+def _create_topics(settings: SeedstreamConfig) -> None:
+    """Create the scenario's missing topics with the producer's layout (partitions, compaction)."""
+    import asyncio
+
+    from producer.generation.scenarios.registry import get_scenario
+    from producer.kafka.topics import ensure_topics, topic_layouts
+
+    layouts = topic_layouts(get_scenario(settings.scenario).topics(), settings.kafka)
+    asyncio.run(ensure_topics(layouts, settings.kafka))
 
 
 @app.command("stream")
@@ -216,6 +246,9 @@ def stream(
     from streaming.submit import run_stream
 
     settings = load_config(config, {"kafka.bootstrap_servers": bootstrap_servers, "streaming.master": master})
+    local = local_path(data_dir_uri(data_dir))
+    if local is not None:
+        check_writable_dir(local)
     every = settings.streaming.trigger_interval.total_seconds()
     mode = "available-now" if available_now else f"every {every:g} s"
     err_console.print(
@@ -223,10 +256,10 @@ def stream(
         f"Spark UI port {settings.streaming.ui_port}, metrics port {settings.streaming.metrics_port}",
         highlight=False,
     )
-    summary = run_stream(settings, data_dir, available_now)
+    summary = run_stream(settings, data_dir, available_now, create_topics=_create_topics)
     err_console.print(
         f"stopped after {summary.batches} micro-batches; "
-        f"{summary.intervals_checked} intervals checked at end of input; tables in {summary.data_dir}/delta",
+        f"{summary.intervals_checked} intervals checked; tables in {summary.data_dir}/delta",
         highlight=False,
     )
 
@@ -273,6 +306,7 @@ def up(
             "seedstream up reads the streaming job's metrics: give --metrics-port or streaming.metrics_port "
             "a fixed port (not 0 or null)"
         )
+    check_writable_dir(data_dir)
     status = run_up(
         UpSettings(
             config=config,
@@ -364,7 +398,15 @@ def main() -> None:
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
+    except SystemExit as exit_:
+        if exit_.code == INTERRUPTED:  # click turns Ctrl-C into a silent exit 130
+            err_console.print("interrupted")
+        raise
+
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), with the one line ``interrupted``."""
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from producer.errors import BadInputError
 from producer.generation.shard import Shard
 
 DEFAULT_DATA_DIR = Path(".seedstream")
@@ -51,6 +52,30 @@ def write_durably(path: Path, data: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def check_writable_dir(path: Path, flag: str = "--data-dir") -> None:
+    """Refuse, before anything is written, a directory seedstream could not write into.
+
+    ``path`` must be a writable directory, or not exist yet under a writable directory (it is
+    created later, by whoever writes first). Nothing is created here.
+
+    Raises:
+        BadInputError: naming the flag, the path and the fix.
+    """
+    if path.exists() and not path.is_dir():
+        raise BadInputError(f"{flag} {path} is a file, not a directory: pass a directory path")
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInputError(f"{flag} {path}: {existing} is a file, not a directory: pass a directory path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInputError(
+            f"{flag} {path}: {existing} is not writable by this user: pick a directory you can write to"
+        )
 
 
 def data_dir_uri(data_dir: str | Path) -> str:

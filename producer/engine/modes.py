@@ -17,7 +17,7 @@ import numpy as np
 
 from producer.engine.lifecycle import Lifecycle
 from producer.engine.publisher import IntervalPublisher
-from producer.generation.clock import from_micros, intervals, to_micros
+from producer.generation.clock import from_micros, interval_count, to_micros
 from producer.kafka.records import subset
 from producer.kafka.sink import Outgoing
 
@@ -107,7 +107,7 @@ async def run_backfill(publisher: IntervalPublisher, lifecycle: Lifecycle, end: 
     """Publish the intervals up to ``end`` as fast as the broker takes them (pausable)."""
     stats = publisher.stats
     stats.mode = "backfill"
-    stats.backfill_total = len(list(intervals(publisher.next_interval, end, publisher.length)))
+    stats.backfill_total = interval_count(publisher.next_interval, end, publisher.length)
     while publisher.next_interval < end and not lifecycle.stopping:
         if lifecycle.paused and not await lifecycle.wait_while_paused():
             break

@@ -20,7 +20,7 @@ from producer.engine.logs import EventLog
 from producer.engine.retry import MAX_BACKOFF_SECONDS, RETRIED, StopRequested
 from producer.engine.state import ProducerState, StateStore
 from producer.engine.stats import EngineStats
-from producer.generation.clock import align_down, interval_id, intervals
+from producer.generation.clock import align_down, interval_count, interval_id
 from producer.generation.scenarios.base import IntervalOutput, Records
 from producer.kafka.records import RecordFactory, last_committed_interval
 from producer.kafka.sink import KafkaSink, Outgoing
@@ -279,7 +279,7 @@ class IntervalPublisher:
             first = self.next_interval
             if first >= current:
                 return
-            count = len(list(intervals(first, current, self.length)))
+            count = interval_count(first, current, self.length)
             self.state.record_skip(first, current, count, "paused")
             self.state.next_interval = current
             self.store.save(self.state)

@@ -132,6 +132,13 @@ def intervals(start: datetime, end: datetime, length: timedelta) -> Iterator[dat
         current += length
 
 
+def interval_count(start: datetime, end: datetime, length: timedelta) -> int:
+    """How many intervals :func:`intervals` yields for ``[start, end)``, without listing them."""
+    span = to_micros(ensure_utc(end)) - to_micros(ensure_utc(start))
+    step = to_micros_delta(length)
+    return max(0, -(-span // step))
+
+
 def interval_id(interval_start: datetime) -> str:
     """Compact ISO id of an interval: ``20251108T1215Z``; seconds appear only when non-zero.
 

@@ -88,16 +88,27 @@ class DatasetDescriptor(BaseModel):
         return Dataset(config=config, seed=self.seed, epoch=self.epoch)
 
 
+def read_descriptor(path: Path) -> DatasetDescriptor:
+    """The dataset descriptor at ``path``.
+
+    Raises:
+        BadInputError: naming the file, the problem and the fix when it is not a descriptor.
+    """
+    try:
+        return DatasetDescriptor.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError) as error:
+        raise BadInputError(
+            f"{path}: not a dataset descriptor ({str(error).splitlines()[0]}); restore it, or remove the "
+            "data dir's dataset.json and producer/ to start a new dataset (or pass a fresh --data-dir)"
+        ) from None
+
+
 def load_or_create_descriptor(
     path: Path, config: SeedstreamConfig, epoch: datetime, length: timedelta
 ) -> Dataset:
     """The dataset recorded at ``path``, or a new one (seed drawn if the config has none) written there."""
     if path.is_file():
-        try:
-            descriptor = DatasetDescriptor.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError) as error:
-            raise BadInputError(f"{path}: not a dataset descriptor ({str(error).splitlines()[0]})") from None
-        return descriptor.dataset(config)
+        return read_descriptor(path).dataset(config)
     dataset = Dataset.create(config, epoch, length)
     write_durably(path, dataset.descriptor().model_dump_json(indent=2).encode("utf-8") + b"\n")
     return dataset

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from producer.config import SeedstreamConfig
 from producer.errors import BadInputError, SeedstreamError
-from producer.generation.clock import format_duration, format_instant, intervals, is_aligned
+from producer.generation.clock import format_duration, format_instant, interval_count, intervals, is_aligned
 from producer.generation.dataset import Dataset
 from producer.generation.scenarios.base import Records
 from producer.generation.scenarios.registry import get_scenario
@@ -53,6 +53,72 @@ def check_range(config: SeedstreamConfig, start: datetime, end: datetime) -> Non
         raise BadInputError(f"--to {format_instant(end)} must be after --from {format_instant(start)}")
 
 
+MAX_RECORDS = 100_000_000
+MAX_BYTES = 20 * 1024**3
+SAMPLED_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Roughly how much ``[start, end)`` would generate (from a few sampled intervals)."""
+
+    intervals: int
+    records: int
+    bytes: int
+
+
+def estimate(
+    config: SeedstreamConfig, start: datetime, end: datetime, shard: Shard | None = None
+) -> Estimate:
+    """Estimate the records and bytes of ``[start, end)`` without generating the range.
+
+    Records per interval come from the scenario's ``expected_records`` at a few points of the range
+    (first, quarters, last; trapezoid rule), bytes per record from the first interval generated.
+
+    Raises:
+        BadInputError: when the range is not made of whole intervals.
+    """
+    shard = shard or Shard()
+    check_range(config, start, end)
+    scenario = get_scenario(config.scenario)
+    length = scenario.interval_length(config)
+    dataset = Dataset.create(config, start, length)
+    count = interval_count(start, end, length)
+    output = scenario.interval(dataset, start, shard, generation_time=start + length)
+    first = [*scenario.entities(dataset, start - length, start + length, shard), *output.events]
+    first.append(output.ground_truth)
+    first_records = sum(len(batch) for batch in first)
+    first_bytes = sum(sum(map(len, batch.values)) + len(batch) for batch in first)
+    bytes_per_record = first_bytes / max(first_records, 1)
+    points = sorted({0, count // 4, count // 2, 3 * count // 4, count - 1})
+    rates = [scenario.expected_records(dataset, start + index * length, shard) for index in points]
+    total = first_records + sum(
+        (rates[i] + rates[i + 1]) / 2 * (points[i + 1] - points[i]) for i in range(len(points) - 1)
+    )
+    return Estimate(intervals=count, records=int(total), bytes=int(total * bytes_per_record))
+
+
+def check_size(guess: Estimate, out_dir: Path, allow_large: bool) -> None:
+    """Refuse a range above :data:`MAX_RECORDS` or :data:`MAX_BYTES` unless ``allow_large``, and any
+    range that cannot fit the free space where ``out_dir`` lives.
+
+    Raises:
+        BadInputError: naming the estimate and the fix.
+    """
+    existing = out_dir
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    what = f"about {guess.records:,} records ({guess.bytes / 1e9:,.1f} GB) over {guess.intervals:,} intervals"
+    if guess.bytes > free:
+        raise BadInputError(
+            f"--from/--to would generate {what}, more than the {free / 1e9:,.1f} GB free under {existing}: "
+            "narrow the range or pick another --out"
+        )
+    if not allow_large and (guess.records > MAX_RECORDS or guess.bytes > MAX_BYTES):
+        raise BadInputError(f"--from/--to would generate {what}: narrow the range, or pass --yes to proceed")
+
+
 def generate_files(
     config: SeedstreamConfig,
     start: datetime,
@@ -75,7 +141,7 @@ def generate_files(
     except OSError as error:
         raise SeedstreamError(f"cannot write to {out_dir}: {error.strerror}; pick another --out") from None
     counts = dict.fromkeys(topics.values(), 0)
-    total_intervals = len(list(intervals(start, end, length)))
+    total_intervals = interval_count(start, end, length)
     try:
         (staging / DESCRIPTOR_FILE).write_bytes(
             dataset.descriptor().model_dump_json(indent=2).encode() + b"\n"

@@ -3,49 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from producer.config import ApiSettings, SeedstreamConfig
+from producer.config import SeedstreamConfig
+from producer.datadir import DataDir
 from producer.engine.engine import Engine, RunRequest
 from producer.errors import BadInputError
+from producer.generation.dataset import read_descriptor
 from producer.generation.reference import check_range
 from producer.generation.shard import Shard
 from producer.kafka.client import require_kafka
 from producer.sidecar.security import check_bind
-
-
-@dataclass(frozen=True)
-class ApiOptions:
-    """Where the sidecar API listens (``--api-host``, ``--api-port``); None: the config's ``api`` section."""
-
-    host: str | None = None
-    port: int | None = None
-
-    def settings(self, config: SeedstreamConfig) -> ApiSettings:
-        """The config's ``api`` section with these flags applied (flags win)."""
-        flags = (("host", self.host), ("port", self.port))
-        update = {key: value for key, value in flags if value is not None}
-        return config.api.model_copy(update=update)
-
+from producer.sidecar.server import bind, serve_sidecar
 
 SidecarStopper = Callable[[], Awaitable[None]]
 
 
-async def start_sidecar(engine: Engine, api: ApiOptions) -> SidecarStopper | None:
+async def start_sidecar(engine: Engine, sock: socket.socket | None = None) -> SidecarStopper | None:
     """Start the sidecar HTTP API (:mod:`producer.sidecar`) in this event loop; returns how to stop it.
 
     Raises:
         SeedstreamError: for a non-loopback bind without a token, or a port that cannot be bound.
     """
-    from producer.sidecar.server import serve_sidecar
-
-    return await serve_sidecar(engine, api.settings(engine.config))
+    return await serve_sidecar(engine, engine.config.api, sock)
 
 
 def produce(
@@ -55,7 +41,6 @@ def produce(
     start: datetime | None,
     end: datetime | None,
     follow: bool,
-    api: ApiOptions,
     console: Console,
 ) -> Engine:
     """Run the producer until the backfill ends (unless ``follow``) or a signal stops it.
@@ -71,19 +56,27 @@ def produce(
         raise BadInputError("--follow continues a backfill into realtime: it needs --from and --to")
     if start is not None and end is not None:
         check_range(config, start, end)
-    sidecar = api.settings(config)
-    check_bind(sidecar.host, sidecar.token)
+    check_bind(config.api.host, config.api.token)
     # Before the Engine, whose constructor creates the data dir's files: refused credentials or an
     # unreachable broker leave nothing behind.
     asyncio.run(require_kafka(config.kafka, config.kafka.connect_timeout_seconds))
-    engine = Engine(config, data_dir, shard, connect_timeout=config.kafka.connect_timeout_seconds)
-    asyncio.run(_main(engine, RunRequest(start, end, follow), api, console))
+    # So are a corrupt dataset descriptor and a busy API port (the socket is bound here, served later).
+    descriptor = DataDir(data_dir).descriptor_file
+    if descriptor.is_file():
+        read_descriptor(descriptor)
+    sock = bind(config.api.host, config.api.port)
+    try:
+        engine = Engine(config, data_dir, shard, connect_timeout=config.kafka.connect_timeout_seconds)
+    except BaseException:
+        sock.close()
+        raise
+    asyncio.run(_main(engine, RunRequest(start, end, follow), console, sock))
     return engine
 
 
-async def _main(engine: Engine, request: RunRequest, api: ApiOptions, console: Console) -> None:
+async def _main(engine: Engine, request: RunRequest, console: Console, sock: socket.socket) -> None:
     engine.install_signal_handlers()
-    stop_sidecar = await start_sidecar(engine, api)
+    stop_sidecar = await start_sidecar(engine, sock)
     progress_task = asyncio.create_task(_progress(engine, console)) if request.backfill else None
     try:
         await engine.run(request)

@@ -53,14 +53,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_sidecar(engine: Engine, settings: ApiSettings) -> Callable[[], Awaitable[None]]:
+async def serve_sidecar(
+    engine: Engine, settings: ApiSettings, sock: socket.socket | None = None
+) -> Callable[[], Awaitable[None]]:
     """Start the sidecar next to ``engine`` in this event loop; returns the coroutine that stops it.
 
     Raises:
         SeedstreamError: for a non-loopback bind without a token, or an address that cannot be bound.
     """
     check_bind(settings.host, settings.token)
-    sock = bind(settings.host, settings.port)
+    sock = sock or bind(settings.host, settings.port)
     config = uvicorn.Config(
         create_app(engine, settings),
         log_config=None,

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from producer.config import ApiSettings, load_config
 from producer.engine.engine import Engine
-from producer.errors import SeedstreamError
+from producer.errors import BadInputError, SeedstreamError
 from producer.generation.testing import make_config
 from producer.sidecar.app import create_app
 from producer.sidecar.security import check_bind, is_loopback
@@ -140,11 +140,14 @@ async def test_health_before_the_engine_started(client: Client) -> None:
 
 
 def test_cli_flags_override_the_api_section_and_absent_flags_keep_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from producer.sidecar.produce import ApiOptions
-
     monkeypatch.setenv("SEEDSTREAM_API__HOST", "::1")
     monkeypatch.setenv("SEEDSTREAM_API__PORT", "18123")
-    config = load_config("emulated.5s")
-    assert (ApiOptions().settings(config).host, ApiOptions().settings(config).port) == ("::1", 18123)
-    flagged = ApiOptions(host="127.0.0.1", port=18001).settings(config)
+    config = load_config("emulated.5s", {"api.host": None, "api.port": None})
+    assert (config.api.host, config.api.port) == ("::1", 18123)
+    flagged = load_config("emulated.5s", {"api.host": "127.0.0.1", "api.port": 18001}).api
     assert (flagged.host, flagged.port) == ("127.0.0.1", 18001)
+
+
+def test_an_api_port_flag_out_of_range_is_refused_naming_the_flag() -> None:
+    with pytest.raises(BadInputError, match=r"command line: api.port = 70000: .*less than or equal to 65535"):
+        load_config("emulated.5s", {"api.port": 70000})

@@ -17,9 +17,10 @@ the Kafka layer, the sidecar and the streaming job only see :class:`TopicSpec`, 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,13 @@ if TYPE_CHECKING:
     from producer.generation.shard import Shard
 
 TopicRole = Literal["entities", "events", "ground_truth"]
+
+DerivedTable = Callable[[Mapping[str, Any]], Any]
+"""A gold table: a pure function from the silver DataFrames (by scenario topic name) to a DataFrame.
+
+Typed loosely so this module needs no Spark; the streaming job passes and expects
+``pyspark.sql.DataFrame``s.
+"""
 
 
 @dataclass(frozen=True)
@@ -198,10 +206,26 @@ class Scenario(ABC):
         ``generation_time`` stamps the ground-truth record; ``None`` means wall clock now.
         """
 
+    def expected_records(self, dataset: Dataset, interval_start: datetime, shard: Shard) -> float:
+        """About how many records (events, ground truth and new entities) one interval publishes, for
+        size estimates before a long range is generated. The default generates the interval; a
+        scenario whose volume grows over time overrides it with a formula that costs nothing."""
+        output = self.interval(dataset, interval_start, shard, generation_time=interval_start)
+        end = interval_start + self.interval_length(dataset.config)
+        entities = self.entities(dataset, interval_start, end, shard)
+        return float(output.event_count + len(output.ground_truth) + sum(len(batch) for batch in entities))
+
     def report_accumulator(self, dataset: Dataset) -> ReportAccumulator | None:
         """The scenario's own ``seedstream report`` figures (None: the generic report only)."""
         del dataset
         return None
+
+    def derived_tables(self) -> dict[str, DerivedTable]:
+        """Gold tables the streaming job materializes from silver: table name → pure function of the
+        silver DataFrames (entity topics: latest version per key; event topics: valid deduplicated
+        rows; the ground-truth topic: its valid records), keyed by scenario topic name. None by
+        default."""
+        return {}
 
     def topic_names(self, prefix: str) -> Topics:
         """The scenario's topics under ``prefix`` (see :class:`Topics`)."""

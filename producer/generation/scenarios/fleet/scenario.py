@@ -105,6 +105,18 @@ class FleetScenario(Scenario):
     def interval_length(self, config: SeedstreamConfig) -> timedelta:
         return config.fleet.interval
 
+    def expected_records(self, dataset: Dataset, interval_start: datetime, shard: Shard) -> float:
+        """Eligible drivers × λ (or the emulated range's mean), plus truth and onboarded companies."""
+        fleet = dataset.config.fleet
+        eligible = generate.companies_created_before(fleet, dataset.epoch, interval_start) / shard.count
+        if fleet.events_per_batch_range is not None:
+            low, high = fleet.events_per_batch_range
+            events = (low + high) / 2 / shard.count
+        else:
+            events = eligible * fleet.drivers_per_company * generate.event_rate(fleet)
+        onboarded = fleet.onboarding_batch_size * fleet.interval / fleet.company_onboarding_interval
+        return events + 1 + onboarded / shard.count
+
     def report_accumulator(self, dataset: Dataset) -> ReportAccumulator:
         from producer.generation.scenarios.fleet.report import FleetReport
 
