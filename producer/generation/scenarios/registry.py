@@ -7,7 +7,7 @@ from functools import cache
 from producer.errors import BadInputError
 from producer.generation.scenarios.base import Scenario, check_topics
 
-SCENARIOS = ("fleet",)
+SCENARIOS = ("fleet", "tapflow")
 
 
 @cache
@@ -18,6 +18,10 @@ def get_scenario(name: str) -> Scenario:
         from producer.generation.scenarios.fleet.scenario import FleetScenario
 
         scenario = FleetScenario()
+    elif name == "tapflow":
+        from producer.generation.scenarios.tapflow.scenario import TapflowScenario
+
+        scenario = TapflowScenario()
     else:
         raise BadInputError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     check_topics(scenario.topics())
