@@ -1,7 +1,7 @@
 """Test-run configuration: the fixture plugins every test may use.
 
-Fixtures live in ``tests/fixtures/`` as plugins (Kafka, Spark, child processes and directories);
-with ``CI=true`` a missing runtime fails the test instead of skipping it
+Fixtures live in ``tests/fixtures/`` as plugins (Kafka, Spark, child processes and directories, a
+headless browser); with ``CI=true`` a missing runtime fails the test instead of skipping it
 (:func:`tests.fixtures.runtime.runtime_missing`).
 """
 
@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.spark",
     "tests.fixtures.processes",
+    "tests.fixtures.browser",
 ]

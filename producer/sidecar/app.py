@@ -21,14 +21,31 @@ from producer.errors import (
 )
 from producer.sidecar import routes
 from producer.sidecar.control import Control
+from producer.sidecar.docs import install_docs
 from producer.sidecar.metrics import build_registry
 from producer.sidecar.models import ErrorResponse
 from producer.sidecar.security import BodyLimit, SameOriginOnly, token_checker
 
-DESCRIPTION = """Control and observe a running seedstream producer.
+DESCRIPTION = """The control panel of one running seedstream producer: the process that publishes a
+scenario's synthetic business events (entities, events per interval, and the ground truth of each
+interval) into Kafka.
 
-`POST` routes need `Authorization: Bearer <token>` when `SEEDSTREAM_API_TOKEN` is set.
-Errors are JSON: `{"error": code, "message": what was wrong and what to do}`."""
+* **Status**: is the producer publishing, how far it got, and whether Kafka is reachable
+  (`/api/health`); what it has been doing (`/api/logs`).
+* **Control**: pause and resume publishing, and clean the generated data to start afresh
+  (`/api/pause`, `/api/resume`, `/api/clean`).
+* **Metrics**: the same counters for Prometheus (`/metrics`).
+
+`POST` routes need `Authorization: Bearer <token>` when `SEEDSTREAM_API_TOKEN` is set. Requests
+from other web sites are refused. Errors are JSON: `{"error": code, "message": what was wrong and
+what to do}`."""
+
+TAGS = [
+    {"name": "status", "description": "What the producer is doing and has done."},
+    {"name": "control", "description": "Pause, resume and clean: change what the producer publishes."},
+    {"name": "metrics", "description": "Prometheus counters and gauges of this producer."},
+]
+"""The route groups shown in Swagger UI and ReDoc, in this order."""
 
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotPausedError: (409, "not_paused"),
@@ -103,9 +120,11 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         title="seedstream sidecar",
         version=producer.__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served from packaged assets by install_docs, never from a CDN
         redoc_url=None,
+        openapi_tags=TAGS,
     )
+    install_docs(app)
     app.state.engine = engine
     app.state.control = Control(engine)
     app.state.registry = build_registry(engine)

@@ -1,4 +1,8 @@
-"""Pydantic models of every sidecar response, so Swagger shows real schemas."""
+"""Pydantic models of every sidecar response, so Swagger shows real schemas.
+
+Every field carries an example taken from a real fleet producer (``emulated.5s``), so Swagger UI and
+ReDoc show what a response looks like instead of ``"string"`` and ``0``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from producer.engine.logs import Level
 
+_STARTED = "2025-11-08T12:00:04.512Z"
+_LAST_BATCH = "2025-11-08T12:14:55.031Z"
+_NOW = "2025-11-08T12:15:02.148Z"
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -17,136 +25,163 @@ class _Model(BaseModel):
 class Uptime(_Model):
     """How long this producer process has run."""
 
-    seconds: float = Field(ge=0)
-    hours: float = Field(ge=0)
-    start_time: datetime
+    seconds: float = Field(ge=0, examples=[897.6])
+    hours: float = Field(ge=0, examples=[0.2493])
+    start_time: datetime = Field(examples=[_STARTED])
 
 
 class CompanyGenerator(_Model):
     """Entity (company) batches acknowledged by Kafka in this process."""
 
-    total_batches: int = Field(ge=0)
-    last_batch_time: datetime | None
-    idle_seconds: float | None = Field(description="Seconds since the last batch; null before the first.")
+    total_batches: int = Field(ge=0, examples=[180])
+    last_batch_time: datetime | None = Field(examples=[_LAST_BATCH])
+    idle_seconds: float | None = Field(
+        description="Seconds since the last batch; null before the first.", examples=[7.1]
+    )
 
 
 class DriverGenerator(_Model):
     """Interval (driver event) batches acknowledged by Kafka in this process."""
 
-    total_batches: int = Field(ge=0)
-    last_batch_time: datetime | None
-    last_interval_end: datetime | None
-    idle_seconds: float | None = Field(description="Seconds since the last batch; null before the first.")
+    total_batches: int = Field(ge=0, examples=[179])
+    last_batch_time: datetime | None = Field(examples=[_LAST_BATCH])
+    last_interval_end: datetime | None = Field(
+        description="The end of the latest interval published.", examples=["2025-11-08T12:14:55Z"]
+    )
+    idle_seconds: float | None = Field(
+        description="Seconds since the last batch; null before the first.", examples=[7.1]
+    )
 
 
 class Lifecycle(_Model):
     """Pause and stop flags, and the engine's phase."""
 
-    paused: bool
-    shutdown_requested: bool
-    phase: Literal["starting", "running", "paused", "stopping", "stopped"]
+    paused: bool = Field(examples=[False])
+    shutdown_requested: bool = Field(examples=[False])
+    phase: Literal["starting", "running", "paused", "stopping", "stopped"] = Field(examples=["running"])
 
 
 class StateInfo(_Model):
     """The durable state file and when it was last written."""
 
-    last_saved: datetime | None
-    state_file: str
-    next_interval: datetime | None
-    intervals_published: int = Field(ge=0)
-    events_published: int = Field(ge=0)
+    last_saved: datetime | None = Field(examples=[_LAST_BATCH])
+    state_file: str = Field(examples=["/home/ana/.seedstream/producer/state.json"])
+    next_interval: datetime | None = Field(
+        description="The start of the next interval to publish.", examples=["2025-11-08T12:15:00Z"]
+    )
+    intervals_published: int = Field(ge=0, examples=[179])
+    events_published: int = Field(ge=0, examples=[1163])
 
 
 class EmulatedConfig(_Model):
     """The emulated-mode cadence and batch sizes."""
 
-    company_interval_seconds: float
-    driver_interval_seconds: float
-    companies_per_batch: int
-    events_per_batch_range: tuple[int, int]
+    company_interval_seconds: float = Field(examples=[5.0])
+    driver_interval_seconds: float = Field(examples=[5.0])
+    companies_per_batch: int = Field(examples=[10])
+    events_per_batch_range: tuple[int, int] = Field(
+        description="The fewest and most events in one interval.", examples=[[3, 10]]
+    )
 
 
 class AutoReinit(_Model):
     """The one-time re-initialisation the first resume after a clean performs (sticky once done)."""
 
-    performed: bool = False
-    at: datetime | None = Field(None, description="When the re-initialisation completed.")
+    performed: bool = Field(False, examples=[True])
+    at: datetime | None = Field(
+        None, description="When the re-initialisation completed.", examples=["2025-11-08T12:20:31.904Z"]
+    )
     actions: list[str] = Field(
         default_factory=list,
-        description="What was republished (`companies:20`, `driver_batch:…`) or `error:…`.",
+        description="What was republished (`topic:records`, the ground truth's interval) or `error:…`.",
+        examples=[["fleet.companies:20", "fleet.driver-events:7", "fleet.driver-batches:20251108T1220Z"]],
     )
     missing_files: list[str] = Field(
-        default_factory=list, description="What the clean removed (files and emptied topics)."
+        default_factory=list,
+        description="What the clean removed (files and emptied topics).",
+        examples=[["/home/ana/.seedstream/producer/state.json", "kafka:fleet.driver-events"]],
     )
 
 
 class KafkaStatus(_Model):
     """The producer's connection to Kafka."""
 
-    connected: bool
-    bootstrap: str
-    last_error: str | None
-    last_error_at: datetime | None
-    reconnects: int = Field(ge=0)
+    connected: bool = Field(examples=[True])
+    bootstrap: str = Field(examples=["127.0.0.1:9092"])
+    last_error: str | None = Field(
+        description="The latest failure to reach Kafka, kept after a reconnect.",
+        examples=["KafkaConnectionError: Unable to bootstrap from [('127.0.0.1', 9092)]"],
+    )
+    last_error_at: datetime | None = Field(examples=["2025-11-08T12:03:41.277Z"])
+    reconnects: int = Field(ge=0, examples=[1])
 
 
 class Health(_Model):
     """``GET /api/health``: status, counters and cadence, plus mode, re-init and Kafka status."""
 
-    status: Literal["running", "paused"]
-    timestamp: datetime
+    status: Literal["running", "paused"] = Field(examples=["running"])
+    timestamp: datetime = Field(examples=[_NOW])
     uptime: Uptime
     company_generator: CompanyGenerator
     driver_generator: DriverGenerator
     lifecycle: Lifecycle
     state: StateInfo
-    generation_mode: Literal["emulated", "realtime", "backfill"]
-    run_mode: Literal["realtime", "backfill"]
+    generation_mode: Literal["emulated", "realtime", "backfill"] = Field(examples=["emulated"])
+    run_mode: Literal["realtime", "backfill"] = Field(examples=["realtime"])
     emulated_config: EmulatedConfig | None
     auto_reinit: AutoReinit
     kafka: KafkaStatus
-    scenario: str
-    seed: int | None
-    shard: str
-    run_id: str
+    scenario: str = Field(examples=["fleet"])
+    seed: int | None = Field(description="The dataset's seed; null before the first start.", examples=[42])
+    shard: str = Field(description="This producer's shard: index/count.", examples=["0/1"])
+    run_id: str = Field(description="Differs for every producer process.", examples=["e35615baa7c8"])
 
 
 class ControlResult(_Model):
     """The state after ``POST /api/pause`` or ``POST /api/resume``."""
 
-    status: Literal["running", "paused"]
-    changed: bool = Field(description="False when the producer already was in that state (idempotent).")
-    paused: bool
-    timestamp: datetime
+    status: Literal["running", "paused"] = Field(examples=["paused"])
+    changed: bool = Field(
+        description="False when the producer already was in that state (idempotent).", examples=[True]
+    )
+    paused: bool = Field(examples=[True])
+    timestamp: datetime = Field(examples=[_NOW])
     auto_reinit: AutoReinit
 
 
 class SkippedPath(_Model):
     """A path clean refused to touch, and why."""
 
-    path: str
-    reason: str
+    path: str = Field(examples=["/etc/seedstream/state.json"])
+    reason: str = Field(examples=["its directory resolves outside the data dir /home/ana/.seedstream"])
 
 
 class CleanResult(_Model):
     """``POST /api/clean``: what was deleted."""
 
-    status: Literal["cleaned"]
-    deleted_count: int = Field(ge=0, description="Files removed plus Kafka records deleted.")
-    deleted_files: list[str]
-    deleted_records: dict[str, int] = Field(description="Records deleted per topic (topics are kept).")
-    skipped: list[SkippedPath]
-    timestamp: datetime
+    status: Literal["cleaned"] = Field(examples=["cleaned"])
+    deleted_count: int = Field(ge=0, description="Files removed plus Kafka records deleted.", examples=[1384])
+    deleted_files: list[str] = Field(
+        examples=[
+            ["/home/ana/.seedstream/producer/state.json", "/home/ana/.seedstream/producer/manifest.json"]
+        ]
+    )
+    deleted_records: dict[str, int] = Field(
+        description="Records deleted per topic (topics are kept).",
+        examples=[{"fleet.companies": 200, "fleet.driver-events": 1163, "fleet.driver-batches": 19}],
+    )
+    skipped: list[SkippedPath] = Field(examples=[[]])
+    timestamp: datetime = Field(examples=[_NOW])
 
 
 class LogEntryOut(_Model):
     """One structured log entry."""
 
-    ts: datetime
-    level: Level
-    component: str
-    message: str
-    metadata: dict[str, Any]
+    ts: datetime = Field(examples=["2025-11-08T12:14:55.044Z"])
+    level: Level = Field(examples=["info"])
+    component: str = Field(examples=["lifecycle"])
+    message: str = Field(examples=["paused"])
+    metadata: dict[str, Any] = Field(examples=[{"source": "api", "next_interval": "2025-11-08T12:15:00Z"}])
 
 
 class LogPage(_Model):
@@ -155,13 +190,19 @@ class LogPage(_Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     entries: list[LogEntryOut]
-    total_returned: int = Field(ge=0, alias="totalReturned")
-    next_since: datetime | None = Field(alias="nextSince")
+    total_returned: int = Field(ge=0, alias="totalReturned", examples=[1])
+    next_since: datetime | None = Field(alias="nextSince", examples=["2025-11-08T12:14:55.044Z"])
 
 
 class ErrorResponse(_Model):
     """Every error: a machine-readable code and a message saying what was wrong and what to do."""
 
-    error: str
-    message: str
-    details: list[dict[str, Any]] | None = None
+    error: str = Field(examples=["not_paused"])
+    message: str = Field(
+        examples=["clean needs the producer paused: POST /api/pause first, then POST /api/clean"]
+    )
+    details: list[dict[str, Any]] | None = Field(
+        None,
+        description="For invalid requests: each problem's location and message.",
+        examples=[[{"loc": ["query", "limit"], "msg": "Input should be less than or equal to 10000"}]],
+    )

@@ -40,8 +40,17 @@ INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "A query parameter is invalid (named in the message)."}
 }
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_EXAMPLE = """\
+# HELP seedstream_events_produced_total Records acknowledged by Kafka, per topic.
+# TYPE seedstream_events_produced_total counter
+seedstream_events_produced_total{topic="fleet.companies"} 200.0
+seedstream_events_produced_total{topic="fleet.driver-events"} 1163.0
+# HELP seedstream_paused 1 while the producer is paused.
+# TYPE seedstream_paused gauge
+seedstream_paused 0.0
+"""
 
-api = APIRouter(prefix="/api", tags=["control"], responses=ERRORS)
+api = APIRouter(prefix="/api", tags=["status"], responses=ERRORS)
 control = APIRouter(prefix="/api", tags=["control"], responses=ERRORS)
 metrics = APIRouter(tags=["metrics"], responses=ERRORS)
 
@@ -67,9 +76,11 @@ def _status(engine: Engine) -> str:
     return "paused" if engine.paused else "running"
 
 
-@api.get("/health", response_model=Health, summary="Health snapshot: status, uptime, batches, Kafka")
+@api.get("/health", response_model=Health, summary="Is the producer publishing, and how far has it got?")
 async def health(engine: EngineDep, control: ControlDep) -> Health:
-    """Seed 001's health snapshot, plus the generation mode, auto re-init and Kafka status."""
+    """Whether the producer is publishing or paused, since when it runs, how many entity and event
+    batches Kafka has acknowledged and when the last one was, which interval comes next, the
+    scenario, seed and shard, and whether Kafka is reachable (with its latest error)."""
     now = datetime.now(UTC)
     stats = engine.stats
     uptime = stats.uptime_seconds
@@ -132,32 +143,35 @@ def _result(engine: Engine, control: ControlDep, changed: bool) -> ControlResult
     )
 
 
-@control.post("/pause", response_model=ControlResult, summary="Pause publishing (idempotent)")
+@control.post("/pause", response_model=ControlResult, summary="Pause publishing")
 async def pause(engine: EngineDep, control: ControlDep) -> ControlResult:
-    """Stop sending records; the pause is persisted and survives a restart."""
+    """Stop publishing events and entities. The pause is saved, so a restarted
+    producer stays paused until resumed. Pausing a paused producer changes nothing (`changed: false`)."""
     return _result(engine, control, control.pause())
 
 
-@control.post("/resume", response_model=ControlResult, summary="Resume publishing (idempotent)")
+@control.post("/resume", response_model=ControlResult, summary="Resume publishing")
 async def resume(engine: EngineDep, control: ControlDep) -> ControlResult:
-    """Continue sending; the first resume after a clean re-initialises the baseline (``auto_reinit``)."""
+    """Continue publishing where the producer stopped. The first resume after a clean republishes
+    the entities and the latest complete interval first, so consumers start from a full baseline
+    (`auto_reinit` says what was sent). Resuming a running producer changes nothing."""
     return _result(engine, control, await control.resume())
 
 
 @control.post(
     "/clean",
     response_model=CleanResult,
-    summary="Delete the generated data (requires paused)",
+    summary="Delete everything generated so far (pause first)",
     responses={
         409: {"model": ErrorResponse, "description": "The producer is not paused."},
         502: {"model": ErrorResponse, "description": "Kafka refused or did not answer."},
     },
 )
 async def clean(control: ControlDep) -> CleanResult:
-    """Delete this producer's state and manifest files and every record of the scenario's topics.
+    """Delete every record of the scenario's topics and this producer's state and manifest files.
 
-    Topics are kept (DeleteRecords up to the end offset), so running consumers keep working. Only
-    paths inside the data dir are touched. The next resume re-initialises the baseline.
+    The topics themselves are kept, so running consumers keep working; only files inside the data
+    dir are touched. The next resume starts afresh and republishes the entities first.
     """
     report = await control.clean()
     return CleanResult(
@@ -191,7 +205,7 @@ def _json_ready(metadata: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-@api.get("/logs", response_model=LogPage, responses=INVALID, summary="Structured log entries")
+@api.get("/logs", response_model=LogPage, responses=INVALID, summary="What the producer has been doing")
 async def logs(
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_LIMIT, description="At most this many entries.")] = 100,
@@ -201,10 +215,11 @@ async def logs(
     ] = None,
     level: Annotated[Level | None, Query(description="Only entries at this level or above.")] = None,
 ) -> LogPage:
-    """Without ``since``: the latest ``limit`` entries. With it: the first ``limit`` entries after it.
+    """The producer's structured log: starts and stops, pauses, topics created, Kafka outages.
 
-    Entries are oldest first; ``nextSince`` is the last entry's instant (or ``since`` when none
-    matched), so passing it as ``since`` pages forward without gaps.
+    Without `since`: the latest `limit` entries. With it: the first `limit` entries after it.
+    Entries are oldest first; `nextSince` is the last entry's instant (or `since` when none
+    matched), so passing it as `since` pages forward without gaps.
     """
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
@@ -227,11 +242,15 @@ async def logs(
 @metrics.get(
     "/metrics",
     response_class=Response,
-    summary="Prometheus metrics",
+    summary="Producer counters for Prometheus",
     responses={
-        200: {"content": {PROMETHEUS_CONTENT_TYPE: {"schema": {"type": "string"}}}, "description": "OK"}
+        200: {
+            "content": {PROMETHEUS_CONTENT_TYPE: {"schema": {"type": "string"}, "example": METRICS_EXAMPLE}},
+            "description": "The Prometheus text exposition format.",
+        }
     },
 )
 async def prometheus_metrics(registry: RegistryDep) -> Response:
-    """Records, batches and bytes per topic, send errors and latency, paused, Kafka connection."""
+    """Records, record batches and bytes acknowledged per topic, send errors, reconnects, skipped
+    intervals, send latency, whether the producer is paused and whether Kafka is reachable."""
     return Response(render(registry), media_type=PROMETHEUS_CONTENT_TYPE)

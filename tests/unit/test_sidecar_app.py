@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -151,3 +153,52 @@ def test_cli_flags_override_the_api_section_and_absent_flags_keep_it(monkeypatch
 def test_an_api_port_flag_out_of_range_is_refused_naming_the_flag() -> None:
     with pytest.raises(BadInputError, match=r"command line: api.port = 70000: .*less than or equal to 65535"):
         load_config("emulated.5s", {"api.port": 70000})
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_pages_reference_only_local_assets(client: Client, page: str) -> None:
+    app = client()
+    response = await app.get(page)
+    assert response.status_code == 200
+    text = response.text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", text)
+    assert urls, "the page references no assets"
+    assert all(url.startswith("/") and not url.startswith("//") for url in urls), urls
+    assert "://" not in text.replace("window.location.origin", ""), "an absolute URL in the page"
+    assert "fonts.googleapis" not in text and "cdn." not in text
+    for url in urls:
+        asset = await app.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
+
+
+def _placeholders(value: Any) -> list[str]:
+    """Swagger's made-up sample values in an example (a string "string", an additionalProp key)."""
+    if isinstance(value, dict):
+        return [key for key in value if key.startswith("additionalProp")] + [
+            found for item in value.values() for found in _placeholders(item)
+        ]
+    if isinstance(value, list):
+        return [found for item in value for found in _placeholders(item)]
+    return ["string"] if value == "string" else []
+
+
+async def test_every_response_field_has_a_realistic_example_and_routes_are_described(client: Client) -> None:
+    schema = (await client().get("/openapi.json")).json()
+    models = schema["components"]["schemas"]
+    for name, model in models.items():
+        if name in {"HTTPValidationError", "ValidationError"}:
+            continue  # FastAPI's own, never returned: invalid requests answer with ErrorResponse
+        for field, spec in model["properties"].items():
+            refs = [spec, spec.get("items", {}), *spec.get("anyOf", [])]
+            if any("$ref" in ref for ref in refs) and "examples" not in spec:
+                continue  # a nested model: its own fields carry the examples
+            assert spec.get("examples"), f"{name}.{field} has no example"
+            assert not _placeholders(spec["examples"]), f"{name}.{field}: {spec['examples']}"
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            assert len(operation.get("summary", "")) > 15, path
+            assert len(operation.get("description", "")) > 40, path
+            for status, response in operation["responses"].items():
+                for media, content in response.get("content", {}).items():
+                    if "$ref" not in content.get("schema", {}):
+                        assert content.get("example"), f"{path} {status} {media} has no example"
