@@ -4,6 +4,8 @@
 
 Prints events/s for columnar generation (``interval_events``) and for serializing those columns to
 compact JSON bytes plus keys (``serialize_events``). Targets: ≥ 2,000,000 and ≥ 500,000 events/s.
+Then the same for TapFlow (``--tapflow-preset tapflow``, pours + heartbeats + feature usage, from
+noon UTC: lunch and evening peaks in US time): targets ≥ 1,000,000 and ≥ 400,000 events/s.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="scaling")
     parser.add_argument("--intervals", type=int, default=24)
+    parser.add_argument("--tapflow-preset", default="tapflow")
+    parser.add_argument("--tapflow-intervals", type=int, default=24)
     args = parser.parse_args()
     dataset = make_dataset(args.preset)
     scenario = get_scenario("fleet")
@@ -62,6 +66,41 @@ def main() -> None:
     )
     total = generate_seconds + serialize_seconds
     print(f"{'both':<28}{total:>10.3f}{events / total:>16,.0f}")
+    tapflow(args.tapflow_preset, args.tapflow_intervals)
+
+
+def tapflow(preset: str, intervals: int) -> None:
+    """TapFlow rows: generation (all three event topics as columns) and serialization, per interval."""
+    dataset = make_dataset(preset)
+    scenario = get_scenario("tapflow")
+    length = scenario.interval_length(dataset.config)
+    noon = dataset.epoch + timedelta(hours=12)
+    starts = [noon + k * length for k in range(intervals)]
+    # warm the population (baseline, places, names), stream keys, rate tables and JSON fragments
+    scenario.serialize_events(dataset, scenario.event_columns(dataset, starts[-1]))  # type: ignore[attr-defined]
+    generate_seconds = serialize_seconds = 0.0
+    events = size = 0
+    for start in starts:
+        began = time.perf_counter()
+        columns = scenario.event_columns(dataset, start)  # type: ignore[attr-defined]
+        generated = time.perf_counter()
+        records = scenario.serialize_events(dataset, columns)  # type: ignore[attr-defined]
+        generate_seconds += generated - began
+        serialize_seconds += time.perf_counter() - generated
+        events += columns.event_count
+        size += sum(sum(map(len, batch.values)) for batch in records)
+    print(
+        f"\ntapflow preset {preset}: {intervals} intervals of {length // timedelta(minutes=1)} min "
+        f"from noon UTC, {events:,} events, {size / events:.0f} bytes/event"
+    )
+    print(f"{'stage':<28}{'seconds':>10}{'events/s':>16}{'target':>14}")
+    for stage, seconds, target in (
+        ("tapflow generate", generate_seconds, 1_000_000),
+        ("tapflow serialize", serialize_seconds, 400_000),
+    ):
+        print(f"{stage:<28}{seconds:>10.3f}{events / seconds:>16,.0f}{target:>14,}")
+    total = generate_seconds + serialize_seconds
+    print(f"{'tapflow both':<28}{total:>10.3f}{events / total:>16,.0f}")
 
 
 if __name__ == "__main__":

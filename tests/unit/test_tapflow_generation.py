@@ -14,6 +14,7 @@ import pytest
 
 from producer.config import load_config
 from producer.errors import BadInputError
+from producer.generation.blocks.markov import MarkovStates
 from producer.generation.clock import to_micros
 from producer.generation.dataset import Dataset
 from producer.generation.scenarios.registry import get_scenario
@@ -293,6 +294,17 @@ def test_device_status_shares_match_the_weights() -> None:
     statuses = pop.statuses(devices[:, None], steps[None, :], np.zeros((devices.size, 1), dtype=np.int64))
     shares = np.bincount(statuses.ravel(), minlength=3) / statuses.size
     assert shares == pytest.approx([0.85, 0.10, 0.05], abs=0.006)  # ~700,000 samples
+
+
+@pytest.mark.parametrize("scan_limit", [3, 256])
+def test_consecutive_states_equal_the_stepwise_states(scan_limit: int) -> None:
+    chain = MarkovStates(7, 11, (0.85, 0.10, 0.05), 0.9, scan_limit=scan_limit)
+    ordinals = np.arange(4000, dtype=np.int64)
+    start = 1000 + ordinals % 13
+    first = np.where(ordinals % 3 == 0, 0, 990 + ordinals % 20)  # some chains start inside the window
+    block = chain.at_consecutive(ordinals, start, 6, first)
+    steps = start[:, None] + np.arange(6)[None, :]
+    assert np.array_equal(block, chain.at(ordinals[:, None], steps, first[:, None]))
 
 
 def test_pours_only_from_online_tap_controllers() -> None:

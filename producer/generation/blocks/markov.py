@@ -98,6 +98,47 @@ class MarkovStates:
         draws = words(keys, 2 * drawn_at + 1)
         return weighted_choice(draws, self.weights).reshape(shape)
 
+    def at_consecutive(
+        self, ordinals: I64, start_steps: I64, count: int, first_step: I64 | int | None = None
+    ) -> I64:
+        """Each entity's states at ``count`` consecutive steps from its start step, as ``(n, count)``.
+
+        Equal, cell by cell, to :meth:`at` of the same steps, with one scan-back per entity instead
+        of one per cell: the state at a later step is the draw of the last redraw among the steps
+        after the start, else the start's; either only while within ``scan_limit`` steps, else the
+        first step's draw (which is what :meth:`at`'s bounded scan finds there too).
+
+        Args:
+            ordinals: Entity ordinals, one per row.
+            start_steps: The first step per row.
+            count: How many consecutive steps (``>= 1``).
+            first_step: Each entity's first step, or one for all; ``None`` means 0.
+        """
+        ordinal = np.asarray(ordinals, dtype=np.int64).ravel()
+        start = np.asarray(start_steps, dtype=np.int64).ravel()
+        first = np.broadcast_to(
+            np.asarray(0 if first_step is None else first_step, dtype=np.int64), ordinal.shape
+        )
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        if ordinal.size == 0:
+            return np.zeros((0, count), dtype=np.int64)
+        if ordinal.min() < 0 or first.min() < 0:
+            raise ValueError("ordinals and steps must be >= 0")
+        keys = self._keys[ordinal]
+        steps = np.maximum(start[:, None] + np.arange(count, dtype=np.int64)[None, :], first[:, None])
+        drawn_first = self._last_redraw(keys, steps[:, 0], first.copy())
+        later = steps[:, 1:]
+        redraws = (later > first[:, None]) & (
+            unit_floats(words(keys[:, None], 2 * later)) >= self.persistence
+        )
+        latest = np.maximum.accumulate(np.where(redraws, later, -1), axis=1)
+        candidate = np.where(latest >= 0, latest, drawn_first[:, None])
+        in_window = candidate > later - self.scan_limit
+        drawn_at = np.column_stack([drawn_first, np.where(in_window, candidate, first[:, None])])
+        draws = words(keys[:, None], 2 * drawn_at + 1)
+        return weighted_choice(draws.ravel(), self.weights).reshape(drawn_at.shape)
+
     def changed(
         self, ordinals: I64, step: I64 | int, first_step: I64 | int | None = None
     ) -> npt.NDArray[np.bool_]:

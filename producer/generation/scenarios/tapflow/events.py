@@ -121,9 +121,8 @@ def status_grid(
     # first step at or after start, minus one
     first = -((phase - start_us) // h) - 1
     columns = -((start_us - end_us) // h) + 1
-    steps = first[:, None] + np.arange(columns, dtype=np.int64)[None, :]
     chain_start = population.first_step(view, ordinals, phase)
-    statuses = population.statuses(ordinals[:, None], steps, chain_start[:, None])
+    statuses = population.status.at_consecutive(ordinals, np.maximum(first, 0), columns, chain_start)
     return StatusGrid(ordinals, phase, first, statuses, h)
 
 

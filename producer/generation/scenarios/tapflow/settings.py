@@ -31,7 +31,7 @@ WEIGHT_TOLERANCE = 1e-9
 def _check_range(value: tuple[float, float], low_bound: float = 0.0) -> tuple[float, float]:
     low, high = value
     if low < low_bound or high < low:
-        raise ValueError(f"[{low}, {high}] must be [min, max] with {low_bound:g} <= min <= max")
+        raise ValueError(f"[{low}, {high}] needs min <= max and min >= {low_bound:g}")
     return value
 
 
@@ -91,7 +91,7 @@ class TierRanges(_Section):
     def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
         low, high = value
         if low < 0 or high < low:
-            raise ValueError(f"[{low}, {high}] must be [min, max] with 0 <= min <= max")
+            raise ValueError(f"[{low}, {high}] needs 0 <= min <= max")
         return value
 
     def ranges(self) -> tuple[tuple[int, int], ...]:
@@ -284,7 +284,7 @@ class RateCurveSettings(_Section):
 def _id_range(value: tuple[int, int]) -> tuple[int, int]:
     low, high = value
     if low < 1 or high < low:
-        raise ValueError(f"[{low}, {high}] must be [first, last] with 1 <= first <= last")
+        raise ValueError(f"[{low}, {high}] needs 1 <= first <= last")
     return value
 
 
