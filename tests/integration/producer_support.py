@@ -115,3 +115,21 @@ def summed_truth(values: list[bytes]) -> dict[str, tuple[int, dict[str, int], in
 def events_per_batch(values: list[bytes]) -> Counter[str]:
     """batch_id → number of events."""
     return Counter(json.loads(value)["batch_id"] for value in values)
+
+
+async def read_every_topic(config: SeedstreamConfig) -> dict[str, TopicRecords]:
+    """Scenario topic name → committed records, for scenarios with any number of topics per role."""
+    names = get_scenario(config.scenario).topic_names(config.kafka.topic_prefix).all_names()
+    return {name: await read_topic(config.kafka.bootstrap_servers, full) for name, full in names.items()}
+
+
+def expected_every_topic(
+    config: SeedstreamConfig, start: datetime, end: datetime, out: Path
+) -> dict[str, list[bytes]]:
+    """Scenario topic name → the record values ``seedstream generate`` writes for the range."""
+    generate_files(config, start, end, out, shard=Shard())
+    names = get_scenario(config.scenario).topic_names(config.kafka.topic_prefix).all_names()
+    return {
+        name: [line for line in (out / f"{full}.jsonl").read_bytes().splitlines() if line]
+        for name, full in names.items()
+    }
