@@ -29,7 +29,7 @@ from pathlib import Path
 from producer.config import SeedstreamConfig
 from producer.datadir import ShardFiles
 from producer.engine.lifecycle import Lifecycle
-from producer.engine.logs import EventLog
+from producer.engine.logs import EventLog, LibraryLogBridge
 from producer.engine.modes import PacedCursor, run_backfill, run_realtime
 from producer.engine.publisher import IntervalPublisher
 from producer.engine.retry import StopRequested
@@ -88,6 +88,8 @@ class Engine:
         self._forced = False
         self.publisher: IntervalPublisher | None = None
         self._paced = PacedCursor()
+        # aiokafka's and asyncio's own logging goes into self.log (rate limited) while running
+        self._library_log = LibraryLogBridge(self.log)
 
     # -- control (thread-safe) -------------------------------------------------------------------
 
@@ -161,6 +163,7 @@ class Engine:
         request = request or RunRequest()
         self.lifecycle.bind(asyncio.get_running_loop())
         self._task = asyncio.current_task()
+        self._library_log.install()
         try:
             publisher = await self._prepare(request)
             if request.backfill:
@@ -266,6 +269,7 @@ class Engine:
             intervals_published=self.state.intervals_published,
             events_published=self.state.events_published,
         )
+        self._library_log.uninstall()
         self.log.close()
 
     # -- internals ---------------------------------------------------------------------------------

@@ -277,6 +277,38 @@ async def require_kafka(kafka: KafkaConfig, timeout: float) -> None:
         aiokafka_log.setLevel(level)
 
 
+METADATA_BACKOFF_SECONDS = (0.2, 2.0)
+"""The first and the longest wait after a failed metadata update (doubling in between)."""
+
+
+def pace_metadata_updates(client: Any, backoff: tuple[float, float] = METADATA_BACKOFF_SECONDS) -> None:
+    """Make every failed metadata update of aiokafka ``client`` wait before it reports the failure.
+
+    aiokafka's producer asks for fresh metadata whenever a partition has no known leader, and asks
+    again as soon as the answer arrives. With the broker gone the answer is an immediate failure
+    (connection refused), so the sender spins at full CPU, logging two lines per turn, until the
+    batch expires. Waiting ``backoff[0]`` seconds after the first failure, doubling up to
+    ``backoff[1]``, bounds that loop; a successful update resets the wait. aiokafka offers no
+    setting for it (``retry_backoff_ms`` does not apply there), so the client's bound method is
+    wrapped on this one instance.
+    """
+    update = client._metadata_update
+    first, longest = backoff
+    delay = first
+
+    async def paced(*args: Any, **kwargs: Any) -> Any:
+        nonlocal delay
+        updated = await update(*args, **kwargs)
+        if updated:
+            delay = first
+        else:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+        return updated
+
+    client._metadata_update = paced
+
+
 async def quietly(operation: Awaitable[Any], timeout: float) -> None:
     """Await ``operation`` within ``timeout``, ignoring its failure (used while tearing down)."""
     try:

@@ -20,7 +20,13 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from producer.config import KafkaConfig
 from producer.generation.scenarios.base import Records
-from producer.kafka.client import FAILURES, client_options, quietly, until_kafka_answers
+from producer.kafka.client import (
+    FAILURES,
+    client_options,
+    pace_metadata_updates,
+    quietly,
+    until_kafka_answers,
+)
 
 __all__ = ["FAILURES", "BATCH_BYTES", "Headers", "KafkaSink", "Outgoing", "SinkError"]
 
@@ -143,6 +149,7 @@ class KafkaSink:
             retry_backoff_ms=200,
             metadata_max_age_ms=30_000,
         )
+        pace_metadata_updates(producer.client)
         try:
             await asyncio.wait_for(producer.start(), timeout=timeout)
         except BaseException:

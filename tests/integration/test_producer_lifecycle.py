@@ -7,17 +7,21 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 import yaml
 
 from producer.config import SeedstreamConfig
-from producer.stack.broker import free_port
+from producer.engine.logs import LIBRARY_LINES_PER_WINDOW
+from producer.errors import SeedstreamError
+from producer.stack.broker import LocalBroker, free_port
 from tests.fixtures.processes import ProcessFactory
 from tests.fixtures.runtime import SEEDSTREAM
 from tests.fixtures.waiting import wait_for
@@ -220,3 +224,95 @@ def test_backfill_then_follow_continues_into_realtime_without_a_gap(
     reached = datetime.fromisoformat(str(_state(data_dir)["next_interval"]).replace("Z", "+00:00"))
     assert reached >= current + 2 * length
     _assert_published_exactly(config, start, reached, tmp_path)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Lines:
+    """Drains a child's text stream on a thread, so a flood can neither block the child nor be missed."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def join(self) -> str:
+        self._thread.join(timeout=10)
+        return "".join(self.lines)
+
+
+def _log_entries(data_dir: Path) -> list[dict[str, Any]]:
+    path = data_dir / "logs" / "producer.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_broker_outage_with_a_send_in_flight_stays_quiet_idle_and_loses_nothing(
+    producer_process: ProcessFactory,
+    unique_name: Callable[[str], str],
+    data_dir_factory: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:
+    broker = LocalBroker(data_dir_factory("broker"), port=free_port(), heap_mb=384)
+    try:
+        info = broker.start(120)
+    except SeedstreamError as error:
+        pytest.skip(f"no dedicated broker: {error}")
+    try:
+        config = producer_config(
+            "emulated.5s", info.bootstrap, unique_name("quiet") + ".", seed=7, delivery="batch",
+            fleet__interval="PT1S", fleet__company_onboarding_interval="PT2S",
+        )  # fmt: skip
+        config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+        data_dir = data_dir_factory("producer")
+        process = producer_process(
+            *_flags(config_file, info.bootstrap, data_dir), "--api-port", str(free_port())
+        )
+        assert process.stderr is not None
+        stderr = _Lines(process.stderr)
+        wait_for(lambda: int(_state(data_dir).get("intervals_published", 0)) >= 3, 90, "3 intervals")
+        # one transaction a second: the broker goes away while one is in flight or about to be
+        lines_before, cpu_before = len(stderr.lines), _cpu_seconds(process.pid)
+        outage_began = time.monotonic()
+        broker.stop(30)
+        time.sleep(max(0.0, 20 - (time.monotonic() - outage_began)))
+        cpu_share = (_cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - outage_began)
+        outage_lines = stderr.lines[lines_before:]
+        assert process.poll() is None, stderr.join()
+        published_during_outage = int(_state(data_dir)["intervals_published"])
+        broker.start(120)
+        wait_for(
+            lambda: int(_state(data_dir)["intervals_published"]) >= published_during_outage + 3,
+            120, "publishing after the outage",
+        )  # fmt: skip
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        output = stderr.join()
+        epoch = datetime.fromisoformat(
+            json.loads((data_dir / "dataset.json").read_text())["epoch"].replace("Z", "+00:00")
+        )
+        state = _state(data_dir)
+        reached = datetime.fromisoformat(str(state["next_interval"]).replace("Z", "+00:00"))
+        _assert_published_exactly(config, epoch, reached, tmp_path)  # read_committed equals generate
+    finally:
+        broker.stop(30)
+    assert process.returncode == 0, output
+    assert len(outage_lines) <= 1, f"{len(outage_lines)} lines on stderr: {outage_lines[:5]}"
+    assert "Traceback" not in output
+    assert cpu_share < 0.30, f"the producer used {cpu_share:.0%} of a core while the broker was down"
+
+    log = _log_entries(data_dir)
+    library = [entry for entry in log if "logger" in entry["metadata"]]
+    assert library, "the Kafka client's complaints during the outage reach the structured log"
+    per_window = Counter(
+        (entry["metadata"]["logger"], entry["timestamp"][:18]) for entry in library
+    )  # wall-clock tens of seconds; each overlaps at most two of the bridge's 10-second windows
+    assert max(per_window.values()) <= 2 * (LIBRARY_LINES_PER_WINDOW + 1), per_window.most_common(3)
+    assert not state["skipped"]

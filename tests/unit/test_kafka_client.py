@@ -21,6 +21,7 @@ from producer.kafka.client import (
     authentication_message,
     client_options,
     describe_listener,
+    pace_metadata_updates,
     spark_kafka_options,
     unreachable_message,
     until_kafka_answers,
@@ -232,3 +233,27 @@ def test_kafka_start_refuses_a_password_without_a_user(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--sasl-password needs --sasl-user" in result.stderr
     assert not (tmp_path / "kafka").exists()
+
+
+@pytest.mark.parametrize("paced", [False, True])
+def test_failed_metadata_updates_back_off_instead_of_spinning(paced: bool) -> None:
+    """With the broker gone aiokafka's metadata update fails at once; paced, retrying it is cheap."""
+    from aiokafka.client import AIOKafkaClient
+
+    async def attempts_in(seconds: float) -> int:
+        client = AIOKafkaClient(bootstrap_servers=f"127.0.0.1:{free_port()}")
+        if paced:
+            pace_metadata_updates(client)
+        count, loop = 0, asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            assert not await client._metadata_update(client.cluster, [])
+            count += 1
+        await client.close()
+        return count
+
+    count = asyncio.run(attempts_in(1.0))
+    if paced:
+        assert count <= 4, count  # 0.2 + 0.4 + 0.8 s
+    else:
+        assert count > 100, "aiokafka no longer fails at once: the pacing may be unnecessary"

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from producer.engine.logs import EventLog
 
 
@@ -35,3 +37,42 @@ def test_ring_keeps_the_latest_and_filters_by_level_and_since() -> None:
     assert [entry.message for entry in log.entries(limit=2)] == ["message 6", "message 7"]
     assert [entry.message for entry in log.entries(since=entries[2].timestamp)] == ["message 6", "message 7"]
     assert log.entries(limit=0) == []
+
+
+def test_library_logging_goes_to_the_event_log_rate_limited_and_never_to_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    from producer.engine.logs import LIBRARY_LINES_PER_WINDOW, LibraryLogBridge
+
+    log = EventLog(None)
+    now = [100.0]
+    bridge = LibraryLogBridge(log, clock=lambda: now[0])
+    sender, conn = logging.getLogger("aiokafka.producer.sender"), logging.getLogger("aiokafka.conn")
+    bridge.install()
+    try:
+        for _ in range(50):
+            sender.warning("Unable to update metadata from %s", [1])
+        conn.error("Unable connect to node with id %s", 1)
+        now[0] += 10.0
+        sender.warning("Unable to update metadata from %s", [1])
+        for _ in range(3):
+            sender.warning("still down")
+    finally:
+        bridge.uninstall()
+    assert capsys.readouterr().err == ""
+    messages = [(entry.level, entry.metadata["logger"], entry.message) for entry in log.entries(limit=100)]
+    assert (
+        messages[:LIBRARY_LINES_PER_WINDOW]
+        == [("warning", "aiokafka.producer.sender", "Unable to update metadata from [1]")]
+        * LIBRARY_LINES_PER_WINDOW
+    )
+    connect_failed = ("error", "aiokafka.conn", "Unable connect to node with id 1")
+    assert messages[LIBRARY_LINES_PER_WINDOW] == connect_failed
+    assert messages[LIBRARY_LINES_PER_WINDOW + 1] == (
+        "warning", "aiokafka.producer.sender", f"suppressed {50 - LIBRARY_LINES_PER_WINDOW} similar messages",
+    )  # fmt: skip
+    assert len(messages) == LIBRARY_LINES_PER_WINDOW + 2 + 4
+    assert all(entry.component == "aiokafka" for entry in log.entries())
+    assert not logging.getLogger("aiokafka").handlers and logging.getLogger("aiokafka").propagate
