@@ -76,6 +76,7 @@ class Engine:
         self.store = StateStore(self.paths)
         self.state = self.store.load()
         self.log = EventLog(self.paths.log_file)
+        self.store.log = self.log
         self.stats = EngineStats(run_id=self.log.run_id, shard=str(self.shard))
         self.scenario = get_scenario(config.scenario)
         self.length = self.scenario.interval_length(config)

@@ -6,12 +6,17 @@ for shard 1/3), always replaced atomically (temporary file, fsync, rename, fsync
 new state, never half of one. Each save also refreshes the :class:`~producer.datadir.BatchManifest`
 (``manifest.json``), the running summary readers poll; the dataset descriptor
 (``<data-dir>/dataset.json``) is written once by :mod:`producer.generation.dataset`.
+
+A save that fails (the directory removed, replaced by a file, full or read-only) does not stop the
+producer: Kafka's last committed ground truth is the resume point a restart adopts anyway, so the
+state stays in memory, :attr:`StateStore.saved` turns False with :attr:`StateStore.save_error`, the
+failure is logged once, and every later save (each interval, pause or resume) retries it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -72,11 +77,25 @@ class ProducerState(BaseModel):
         return skipped
 
 
+class StoreLog(Protocol):
+    """Where save failures and recoveries are reported (the engine's log satisfies it)."""
+
+    def info(self, component: str, message: str, **metadata: Any) -> object:
+        """Log at INFO."""
+
+    def error(self, component: str, message: str, **metadata: Any) -> object:
+        """Log at ERROR."""
+
+
 class StateStore:
     """Loads and saves one shard's :class:`ProducerState` and :class:`BatchManifest`."""
 
-    def __init__(self, paths: ShardFiles) -> None:
+    def __init__(self, paths: ShardFiles, log: StoreLog | None = None) -> None:
         self.paths = paths
+        self.log = log
+        self.saved = True
+        self.save_error: str | None = None
+        self.failed_saves = 0
 
     def load(self) -> ProducerState:
         """The saved state, or a fresh one when there is none."""
@@ -94,10 +113,31 @@ class StateStore:
             raise SeedstreamError(f"{path}: records shard {state.shard}, not {self.paths.shard}")
         return state
 
-    def save(self, state: ProducerState) -> None:
-        """Persist ``state`` (atomically) and refresh the manifest."""
-        now = datetime.now(UTC)
-        state.updated_at = now
+    def save(self, state: ProducerState) -> bool:
+        """Persist ``state`` (atomically) and refresh the manifest; False (logged once) when it failed."""
+        previous, state.updated_at = state.updated_at, datetime.now(UTC)
+        try:
+            self._write(state, state.updated_at)
+        except OSError as error:
+            state.updated_at = previous
+            self.failed_saves += 1
+            message = f"{error.strerror or type(error).__name__}: {error.filename or self.paths.state_file}"
+            if self.saved and self.log is not None:
+                self.log.error(
+                    "state",
+                    "cannot save the producer state; producing continues and every save retries "
+                    "(a restart resumes from Kafka)",
+                    error=message,
+                    state_file=self.paths.state_file,
+                )
+            self.saved, self.save_error = False, message
+            return False
+        if not self.saved and self.log is not None:
+            self.log.info("state", "producer state saved again", failed_saves=self.failed_saves)
+        self.saved, self.save_error = True, None
+        return True
+
+    def _write(self, state: ProducerState, now: datetime) -> None:
         write_durably(self.paths.state_file, state.model_dump_json(indent=2).encode() + b"\n")
         manifest = BatchManifest(
             last_batch_id=state.last_batch_id,

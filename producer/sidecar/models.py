@@ -62,7 +62,7 @@ class Lifecycle(_Model):
 
 
 class StateInfo(_Model):
-    """The durable state file and when it was last written."""
+    """The durable state file, when it was last written, and whether the latest save succeeded."""
 
     last_saved: datetime | None = Field(examples=[_LAST_BATCH])
     state_file: str = Field(examples=["/home/ana/.seedstream/producer/state.json"])
@@ -71,6 +71,16 @@ class StateInfo(_Model):
     )
     intervals_published: int = Field(ge=0, examples=[179])
     events_published: int = Field(ge=0, examples=[1163])
+    saved: bool = Field(
+        True,
+        description="False while the state file cannot be written (producing continues; each save retries).",
+        examples=[True],
+    )
+    save_error: str | None = Field(
+        None,
+        description="Why the last save failed, while `saved` is false.",
+        examples=["Not a directory: /home/ana/.seedstream/producer/.state.json.4242.tmp"],
+    )
 
 
 class EmulatedConfig(_Model):

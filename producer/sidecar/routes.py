@@ -111,6 +111,8 @@ async def health(engine: EngineDep, control: ControlDep) -> Health:
                 next_interval=engine.state.next_interval,
                 intervals_published=engine.state.intervals_published,
                 events_published=engine.state.events_published,
+                saved=engine.store.saved,
+                save_error=engine.store.save_error,
             ),
             "generation_mode": "emulated" if emulated is not None else run_mode,
             "run_mode": run_mode,

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -316,3 +317,52 @@ def test_broker_outage_with_a_send_in_flight_stays_quiet_idle_and_loses_nothing(
     )  # wall-clock tens of seconds; each overlaps at most two of the bridge's 10-second windows
     assert max(per_window.values()) <= 2 * (LIBRARY_LINES_PER_WINDOW + 1), per_window.most_common(3)
     assert not state["skipped"]
+
+
+def _health(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as response:  # noqa: S310
+        return dict(json.loads(response.read()))
+
+
+def test_state_directory_unwritable_mid_run_keeps_producing_and_says_so(
+    kafka_bootstrap: str,
+    producer_process: ProcessFactory,
+    unique_name: Callable[[str], str],
+    data_dir_factory: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:
+    config = producer_config(
+        "emulated.5s", kafka_bootstrap, unique_name("unsaved") + ".", seed=13, delivery="batch",
+        fleet__interval="PT1S", fleet__company_onboarding_interval="PT2S",
+    )  # fmt: skip
+    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    data_dir, port = data_dir_factory("producer"), free_port()
+    process = producer_process(*_flags(config_file, kafka_bootstrap, data_dir), "--api-port", str(port))
+    try:
+        wait_for(lambda: int(_state(data_dir).get("intervals_published", 0)) >= 2, 60, "2 intervals")
+        state_dir = data_dir / "producer"
+        state_dir.rename(tmp_path / "state-aside")
+        state_dir.write_text("a file where the state directory was\n")
+        wait_for(lambda: _health(port)["state"]["saved"] is False, 15, "health showing the state unsaved")
+        unsaved = _health(port)["state"]
+        assert unsaved["save_error"] and "producer" in unsaved["save_error"]
+        wait_for(
+            lambda: _health(port)["state"]["intervals_published"] >= unsaved["intervals_published"] + 2,
+            20, "publishing while the state cannot be saved",
+        )  # fmt: skip
+        assert process.poll() is None
+        state_dir.unlink()
+        wait_for(lambda: _health(port)["state"]["saved"] is True, 15, "the state saved again")
+        assert int(_state(data_dir)["intervals_published"]) >= unsaved["intervals_published"] + 2
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    log = _log_entries(data_dir)
+    failures = [entry for entry in log if entry["component"] == "state" and entry["level"] == "error"]
+    assert len(failures) == 1 and failures[0]["metadata"]["error"], failures
+    assert any(entry["message"] == "producer state saved again" for entry in log)
