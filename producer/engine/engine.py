@@ -240,7 +240,22 @@ class Engine:
         return publisher
 
     async def _adopt_kafka_resume_point(self, publisher: IntervalPublisher) -> None:
+        """Continue after the newest interval Kafka holds for this shard, counting what it adds.
+
+        Intervals are committed in order and a skip is saved before anything later is published,
+        so the intervals between the saved resume point and Kafka's are exactly those committed
+        after the last save (a kill between commit and save, or an older state file): they are
+        added to ``intervals_published`` and, regenerated, to ``events_published``.
+        """
         newest = await publisher.last_committed()
+        assert self.state.next_interval is not None
+        adopted, adopted_events = 0, 0
+        if newest is not None:
+            cursor = self.state.next_interval
+            while cursor <= newest:
+                adopted += 1
+                adopted_events += publisher.interval_output(cursor).event_count
+                cursor += self.length
         with self._state_lock:
             assert self.state.next_interval is not None and self.state.entities_through is not None
             if newest is not None and newest + self.length > self.state.next_interval:
@@ -249,7 +264,11 @@ class Engine:
                     "resume point taken from the last committed ground truth in Kafka",
                     state_next_interval=self.state.next_interval,
                     kafka_next_interval=newest + self.length,
+                    intervals_adopted=adopted,
+                    events_adopted=adopted_events,
                 )
+                self.state.intervals_published += adopted
+                self.state.events_published += adopted_events
                 self.state.next_interval = newest + self.length
                 self.state.entities_through = max(self.state.entities_through, self.state.next_interval)
                 self.state.last_batch_id = interval_id(newest)

@@ -366,3 +366,42 @@ def test_state_directory_unwritable_mid_run_keeps_producing_and_says_so(
     failures = [entry for entry in log if entry["component"] == "state" and entry["level"] == "error"]
     assert len(failures) == 1 and failures[0]["metadata"]["error"], failures
     assert any(entry["message"] == "producer state saved again" for entry in log)
+
+
+def test_counters_include_the_intervals_adopted_from_kafka_after_a_crash(
+    kafka_bootstrap: str,
+    producer_process: ProcessFactory,
+    unique_name: Callable[[str], str],
+    data_dir_factory: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:
+    config = producer_config("base", kafka_bootstrap, unique_name("adopt") + ".")
+    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    data_dir = data_dir_factory("producer")
+    window = ("--from", "2025-11-08T00:00Z", "--to", "2025-11-08T12:00Z")
+    flags = (*_flags(config_file, kafka_bootstrap, data_dir), "--api-port", str(free_port()))
+    state_file = data_dir / "producer" / "state.json"
+
+    first = producer_process(*flags, *window)
+    try:
+        wait_for(lambda: int(_state(data_dir).get("intervals_published", 0)) >= 2, 90, "2 intervals")
+        older = state_file.read_bytes()
+        wait_for(lambda: int(_state(data_dir).get("intervals_published", 0)) >= 5, 90, "5 intervals")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    # the commits after the older state was written are in Kafka, not in the state (a kill between
+    # commit and save, many times over)
+    state_file.write_bytes(older)
+    assert int(_state(data_dir)["intervals_published"]) < 5
+
+    second = producer_process(*flags, *window)
+    _, stderr = second.communicate(timeout=180)
+    assert second.returncode == 0, stderr
+
+    got = asyncio.run(read_all(config))
+    state = _state(data_dir)
+    manifest = json.loads((data_dir / "producer" / "manifest.json").read_text())
+    assert len(got["ground_truth"].values) == 48
+    assert state["intervals_published"] == manifest["total_intervals"] == 48
+    assert state["events_published"] == manifest["total_events"] == len(got["events"].values)
