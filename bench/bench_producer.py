@@ -1,12 +1,16 @@
 """Backfill throughput into a local broker, side by side with Kafka's own ProducerPerformance.
 
 Usage: .venv/bin/python bench/bench_producer.py [--preset base] [--hours 6] [--bootstrap HOST:PORT]
+       [--tapflow [--tapflow-hours 24]]
 
 1. seedstream backfills ``--hours`` of ``--preset`` (one transaction per interval, acks=all,
    idempotent) into fresh topics and reports events/s and MB/s (keys + values).
 2. ``kafka-tool producer-perf-test`` sends the same number of records of the same average size with
    acks=all (and idempotence, Kafka's default) to the same broker.
 3. Peak RSS of a ``seedstream produce`` process backfilling the scaling preset.
+4. With ``--tapflow``: one simulated day of the ``tapflow`` preset (entities, pours, heartbeats,
+   feature usage, ground truth), then ProducerPerformance with the same record count and average
+   record size, in the same run.
 
 Without ``--bootstrap`` a throwaway local broker is started (and stopped) in a temp dir.
 """
@@ -29,6 +33,7 @@ from rich.table import Table
 
 from producer.config import load_config
 from producer.engine.engine import Engine, RunRequest
+from producer.generation.scenarios.registry import get_scenario
 from producer.stack.broker import LocalBroker, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,17 +48,20 @@ def seedstream_backfill(bootstrap: str, preset: str, hours: float, work: Path) -
     began = time.perf_counter()
     asyncio.run(engine.run(RunRequest(START, end)))
     elapsed = time.perf_counter() - began
-    events_topic = f"{prefix}fleet.driver-events"
-    counters = engine.stats.topics[events_topic]
+    specs = get_scenario(config.scenario).topics()
+    event_topics = [f"{prefix}{spec.name}" for spec in specs if spec.role == "events"]
+    counters = [engine.stats.topics[topic] for topic in event_topics if topic in engine.stats.topics]
+    event_records, event_bytes = sum(c.records for c in counters), sum(c.bytes for c in counters)
     total_bytes = sum(c.bytes for c in engine.stats.topics.values())
     total_records = sum(c.records for c in engine.stats.topics.values())
     return {
         "records": total_records,
-        "events": counters.records,
+        "events": event_records,
         "seconds": elapsed,
         "records_per_s": total_records / elapsed,
         "mb_per_s": total_bytes / elapsed / 1e6,
-        "avg_size": counters.bytes / max(counters.records, 1),
+        "avg_size": event_bytes / max(event_records, 1),
+        "avg_record_size": total_bytes / max(total_records, 1),
     }
 
 
@@ -100,6 +108,8 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=6.0)
     parser.add_argument("--rss-intervals", type=int, default=8)
     parser.add_argument("--bootstrap")
+    parser.add_argument("--tapflow", action="store_true", help="also backfill a simulated day of tapflow")
+    parser.add_argument("--tapflow-hours", type=float, default=24.0)
     args = parser.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="bench-producer-") as tmp:
@@ -113,6 +123,11 @@ def main() -> None:
             ours = seedstream_backfill(bootstrap, args.preset, args.hours, work)
             theirs = producer_performance(bootstrap, int(ours["records"]), round(ours["avg_size"]))
             rss, code = scaling_rss_mb(bootstrap, work, args.rss_intervals)
+            if args.tapflow:
+                tapflow = seedstream_backfill(bootstrap, "tapflow", args.tapflow_hours, work)
+                tapflow_perf = producer_performance(
+                    bootstrap, int(tapflow["records"]), round(tapflow["avg_record_size"])
+                )
         finally:
             if broker is not None:
                 broker.stop()
@@ -129,6 +144,20 @@ def main() -> None:
     console.print(f"average event record: {ours['avg_size']:.0f} bytes (key + value)")
     console.print(f"peak RSS of `seedstream produce --config scaling` ({args.rss_intervals} intervals): "
                   f"{rss:.0f} MB (exit {code})")  # fmt: skip
+    if args.tapflow:
+        title = f"backfill throughput, tapflow preset, {args.tapflow_hours:g} h, acks=all, same broker"
+        table = Table(title=title)
+        for column in ("producer", "records", "records/s", "MB/s", "relative"):
+            table.add_column(column, justify="right" if column != "producer" else "left")
+        table.add_row("seedstream backfill (txn per interval)", f"{tapflow['records']:,.0f}",
+                      f"{tapflow['records_per_s']:,.0f}", f"{tapflow['mb_per_s']:.1f}",
+                      f"{tapflow['records_per_s'] / tapflow_perf['records_per_s']:.0%}")  # fmt: skip
+        perf = tapflow_perf
+        table.add_row("Kafka ProducerPerformance", f"{perf['records']:,.0f}", f"{perf['records_per_s']:,.0f}",
+                      f"{perf['mb_per_s']:.1f}", "100%")  # fmt: skip
+        console.print(table)
+        size = tapflow["avg_record_size"]
+        console.print(f"average tapflow record: {size:.0f} bytes (key + value, all topics)")
 
 
 if __name__ == "__main__":
