@@ -94,8 +94,8 @@ def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records
     data_dir = data_dir_factory("producer")
     end = START + timedelta(days=2)  # 192 intervals, with churn, growth and status changes
     window = ("--from", "2025-11-08T00:00Z", "--to", "2025-11-10T00:00Z")
-    flags = ("--config", str(config_file), "--bootstrap-servers", kafka_bootstrap, "--data-dir", str(data_dir),
-             *window)  # fmt: skip
+    flags = ("--config", str(config_file), "--bootstrap-servers", kafka_bootstrap,
+             "--data-dir", str(data_dir), *window)  # fmt: skip
     state_file = data_dir / "producer" / "state.json"
 
     def published() -> int:
