@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -34,7 +35,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 import producer
 from producer.errors import BadInputError
-from producer.generation.clock import Duration
+from producer.generation.clock import Duration, format_duration
 from producer.generation.scenarios.fleet.settings import FleetConfig
 from producer.generation.scenarios.tapflow.settings import TapflowConfig
 
@@ -259,7 +260,10 @@ class StreamingSettings(BaseModel):
         None, description="Extra wait after interval_end + watermark before checking; default: none (PT0S)."
     )
     max_offsets_per_trigger: int | None = Field(
-        None, gt=0, description="Cap on event records per micro-batch (entities are never capped)."
+        200_000,
+        gt=0,
+        description="Cap on records per micro-batch and query (entities are never capped), so a backlog "
+        "of any size drains in bounded micro-batches; None: no cap.",
     )
     shuffle_partitions: int = Field(2, gt=0)
     ui_port: int = Field(14040, ge=0, le=65535, description="Spark UI (Structured Streaming tab).")
@@ -274,6 +278,25 @@ class StreamingSettings(BaseModel):
     use_local_jars: bool = Field(
         True, description="Put the cached connector jars on spark.jars (else --jars)."
     )
+
+    @field_validator("trigger_interval", "watermark_delay", "allowed_lateness")
+    @classmethod
+    def _not_negative(cls, value: timedelta | None, info: ValidationInfo) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError(f"streaming.{info.field_name} must not be negative")
+        if info.field_name == "trigger_interval" and value is not None and value <= timedelta(0):
+            raise ValueError("streaming.trigger_interval must be longer than zero")
+        return value
+
+    def check_timing(self, interval: timedelta) -> None:
+        """Refuse (BadInputError, exit 2) a trigger longer than the scenario's ``interval``: every
+        micro-batch would span several intervals and intervals would close a trigger late."""
+        if self.trigger_interval > interval:
+            raise BadInputError(
+                f"streaming.trigger_interval {format_duration(self.trigger_interval)} is longer than the "
+                f"scenario's interval {format_duration(interval)}: set streaming.trigger_interval to at most "
+                "the interval length"
+            )
 
     def delay(self, interval: timedelta) -> timedelta:
         """The effective watermark delay for intervals of length ``interval``."""

@@ -1,131 +1,243 @@
-"""interval_checks: each closed interval's ground truth against silver, per event type.
+"""Interval checks: a streaming aggregation over ``checks/observations`` closed by Spark's watermark.
 
-An interval is *closed* once the watermark passes ``interval_end + allowed_lateness``; from then on
-late records are quarantined, so silver's counts for it can no longer change and the check is
-final. Ground truth may come as several shard records (``i/N``) per interval: their counts are
-summed. Status per (batch_id, event_type): ``complete`` (observed = expected), ``missing``
-(observed < expected), ``surplus`` (observed > expected), or ``no_ground_truth`` when silver holds
-events of the interval but no ground-truth record arrived. Checks are written with a MERGE on
-(batch_id, event_type), so recomputing one is idempotent.
+The silver query appends, per micro-batch, observed counts of accepted events and expected counts
+from ground-truth records per (interval, event topic, category) to ``checks/observations``. The
+``checks`` query reads that table as a stream, declares ``withWatermark("event_time", delay +
+allowed_lateness)`` and aggregates per ``window(event_time, interval)`` (the interval: intervals are
+aligned to the epoch like Spark's windows), event topic, category field and category in **append**
+mode: a group is emitted once, when Spark's watermark passes the window end, i.e. when the largest
+accepted event time is at least ``interval_end + watermark_delay + allowed_lateness`` — exactly when
+the silver query's own watermark has passed ``interval_end + allowed_lateness``, after which every
+record of the interval is quarantined as late, so the counts are final.
+
+Status per row: ``complete`` (observed = expected), ``missing`` (<), ``surplus`` (>), or
+``no_ground_truth`` (events but no ground-truth record by the time the watermark passed). Shards'
+ground-truth records are summed; a republished identical record counts once. Rows are appended
+(``provisional`` false) exactly once (idempotent writes keyed by the micro-batch).
+
+``--available-now`` ends with :func:`write_provisional`: intervals the watermark has not closed get
+the same rows computed from the observations so far, marked ``provisional``; they replace the
+previous provisional rows (one overwrite of ``provisional = true``) and are superseded by the final
+rows the stream appends once the watermark passes (which then deletes the provisional ones).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from producer.generation.clock import to_micros_delta
-
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from streaming.contract import PipelinePlan
+    from streaming.tables import Tables
+
+log = logging.getLogger(__name__)
 
 COMPLETE = "complete"
 MISSING = "missing"
 SURPLUS = "surplus"
 NO_GROUND_TRUTH = "no_ground_truth"
+STATUS_ORDER = (NO_GROUND_TRUTH, MISSING, SURPLUS, COMPLETE)
+"""An interval's overall status is the first of these that any of its rows has."""
 
-CHECK_COLUMNS = (
-    "batch_id",
-    "event_type",
-    "interval_start",
-    "interval_end",
-    "expected",
-    "observed",
-    "difference",
-    "status",
-    "shards_reported",
-    "watermark",
-    "checked_at",
+CHECK_SCHEMA = (
+    "batch_id string, topic string, category_field string, category string, interval_start timestamp, "
+    "interval_end timestamp, expected long, observed long, difference long, status string, "
+    "shards_reported string, provisional boolean, checked_at timestamp"
 )
+GROUP = ("batch_id", "topic", "category_field", "category")
 
 
-def closed(intervals: DataFrame, watermark: datetime | None, lateness: timedelta) -> DataFrame:
-    """The intervals (``interval_end`` column) whose end plus ``lateness`` the watermark has passed.
-
-    ``watermark=None`` means end of input (the watermark at +∞): every interval is closed.
-    """
-    if watermark is None:
-        return intervals
-    deadline = F.timestamp_micros(F.unix_micros(F.col("interval_end")) + F.lit(to_micros_delta(lateness)))
-    return intervals.where(deadline <= F.lit(watermark))
+def _seconds(plan: PipelinePlan) -> tuple[str, str]:
+    close = (plan.delay + plan.lateness).total_seconds()
+    return f"{int(close * 1000)} milliseconds", f"{int(plan.interval.total_seconds() * 1000)} milliseconds"
 
 
-def expected_counts(ground_truth: DataFrame) -> DataFrame:
-    """Ground-truth records (one per batch_id and shard) → expected count per (batch_id, event_type)."""
-    per_type = ground_truth.select(
-        "batch_id", "shard", F.explode("event_type_counts").alias("event_type", "count")
+def aggregate(observations: DataFrame, plan: PipelinePlan) -> DataFrame:
+    """Observations → one row per (interval, topic, category field, category) with ``observed``,
+    the distinct ground-truth ``truth`` entries (shard, expected) and ``shard_count``."""
+    _, interval = _seconds(plan)
+    return observations.groupBy(F.window("event_time", interval).alias("window"), *GROUP).agg(
+        F.sum("observed").alias("observed"),
+        F.collect_set(F.when(F.col("shard").isNotNull(), F.struct("shard", "expected"))).alias("truth"),
+        F.max("shard_count").alias("shard_count"),
     )
-    shards = ground_truth.groupBy("batch_id").agg(
-        F.concat(
-            F.count_distinct("shard").cast("string"),
-            F.lit("/"),
-            F.max(F.split(F.col("shard"), "/").getItem(1)),
-        ).alias("shards_reported")
+
+
+def statuses(groups: DataFrame, provisional: bool, checked_at: Column | None = None) -> DataFrame:
+    """:func:`aggregate` output → check rows (the ``interval_checks`` schema)."""
+    has_truth = F.size("truth") > 0
+    expected = F.when(
+        has_truth, F.aggregate("truth", F.lit(0).cast("long"), lambda acc, x: acc + x["expected"])
     )
-    sums = per_type.groupBy("batch_id", "event_type").agg(F.sum("count").alias("expected"))
-    return sums.join(shards, "batch_id")
-
-
-def observed_counts(events: DataFrame) -> DataFrame:
-    """Silver events → observed count per (batch_id, event_type)."""
-    return events.groupBy("batch_id", "event_type").agg(F.count(F.lit(1)).alias("observed"))
-
-
-def interval_checks(
-    intervals: DataFrame,
-    ground_truth: DataFrame,
-    events: DataFrame,
-    event_types: tuple[str, ...],
-    watermark: datetime | None,
-    checked_at: datetime,
-) -> DataFrame:
-    """One check row per (interval, event type) for ``intervals`` (batch_id, interval_start, interval_end).
-
-    Args:
-        intervals: the intervals to check (already known to be closed).
-        ground_truth: silver ground-truth records (batch_id, shard, event_type_counts).
-        events: silver events (batch_id, event_type); only the intervals' rows are counted.
-        event_types: every event type, so a type with no events still gets a row.
-        watermark: recorded on each row (None: end of input).
-        checked_at: when the check ran.
-    """
-    wanted = intervals.select("batch_id", "interval_start", "interval_end").distinct()
-    types = wanted.crossJoin(
-        wanted.sparkSession.createDataFrame([(name,) for name in event_types], "event_type string")
-    )
-    truth = expected_counts(ground_truth.join(wanted.select("batch_id"), "batch_id", "left_semi"))
-    has_truth = truth.select("batch_id", "shards_reported").distinct()
-    seen = observed_counts(events.join(wanted.select("batch_id"), "batch_id", "left_semi"))
-    rows = (
-        types.join(has_truth, "batch_id", "left")
-        .join(truth.drop("shards_reported"), ["batch_id", "event_type"], "left")
-        .join(seen, ["batch_id", "event_type"], "left")
-        .withColumn("observed", F.coalesce(F.col("observed"), F.lit(0)).cast("long"))
-        .withColumn(
-            "expected",
-            F.when(F.col("shards_reported").isNotNull(), F.coalesce(F.col("expected"), F.lit(0))).cast(
-                "long"
-            ),
-        )
-    )
+    observed = F.coalesce(F.col("observed"), F.lit(0)).cast("long")
     status = (
-        F.when(F.col("shards_reported").isNull(), F.lit(NO_GROUND_TRUTH))
-        .when(F.col("observed") == F.col("expected"), F.lit(COMPLETE))
-        .when(F.col("observed") < F.col("expected"), F.lit(MISSING))
+        F.when(~has_truth, F.lit(NO_GROUND_TRUTH))
+        .when(observed == expected, F.lit(COMPLETE))
+        .when(observed < expected, F.lit(MISSING))
         .otherwise(F.lit(SURPLUS))
     )
-    return rows.select(
-        "batch_id",
-        "event_type",
-        "interval_start",
-        "interval_end",
-        "expected",
-        "observed",
-        (F.col("observed") - F.col("expected")).alias("difference"),
-        status.alias("status"),
-        "shards_reported",
-        F.lit(watermark).cast("timestamp").alias("watermark"),
-        F.lit(checked_at).cast("timestamp").alias("checked_at"),
+    shards = F.when(
+        has_truth,
+        F.concat(
+            F.size(F.array_distinct(F.col("truth.shard"))).cast("string"),
+            F.lit("/"),
+            F.col("shard_count").cast("string"),
+        ),
     )
+    return groups.select(
+        "batch_id",
+        "topic",
+        "category_field",
+        "category",
+        F.col("window.start").alias("interval_start"),
+        F.col("window.end").alias("interval_end"),
+        expected.alias("expected"),
+        observed.alias("observed"),
+        (observed - expected).alias("difference"),
+        status.alias("status"),
+        shards.alias("shards_reported"),
+        F.lit(provisional).alias("provisional"),
+        (checked_at if checked_at is not None else F.current_timestamp()).alias("checked_at"),
+    )
+
+
+def streaming_checks(spark: SparkSession, plan: PipelinePlan, observations_path: str) -> DataFrame:
+    """The checks query's input: ``checks/observations`` as a stream, watermarked and aggregated."""
+    close, _ = _seconds(plan)
+    stream = spark.readStream.format("delta").load(observations_path).withWatermark("event_time", close)
+    return aggregate(stream, plan)
+
+
+def interval_summaries(rows: list[Any]) -> list[dict[str, Any]]:
+    """Check rows (collected) → one summary per interval: worst status, sums, provisional."""
+    by_interval: dict[str, list[Any]] = {}
+    for row in rows:
+        by_interval.setdefault(row["batch_id"], []).append(row)
+    summaries = []
+    for batch_id in sorted(by_interval):
+        group = by_interval[batch_id]
+        found = {row["status"] for row in group}
+        status = next(s for s in STATUS_ORDER if s in found)
+        summaries.append(
+            {
+                "batch_id": batch_id,
+                "status": status,
+                "expected": sum(row["expected"] or 0 for row in group if row["category_field"] is None),
+                "observed": sum(row["observed"] or 0 for row in group if row["category_field"] is None),
+                "provisional": bool(group[0]["provisional"]),
+            }
+        )
+    return summaries
+
+
+@dataclass
+class CheckLog:
+    """``checks.jsonl`` (one line per checked interval) and the counts the metrics export."""
+
+    path: Path | None
+    checked: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, summaries: list[dict[str, Any]]) -> None:
+        now = datetime.now(UTC).isoformat()
+        lines = []
+        with self._lock:
+            for summary in summaries:
+                if not summary["provisional"]:
+                    self.checked[summary["batch_id"]] = summary["status"]
+                lines.append(json.dumps({**summary, "checked_at": now}, separators=(",", ":")))
+        if self.path is not None and lines:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write("\n".join(lines) + "\n")
+
+    def counts(self) -> tuple[int, int]:
+        """(intervals checked final by this job, of which complete)."""
+        with self._lock:
+            return len(self.checked), sum(1 for status in self.checked.values() if status == COMPLETE)
+
+
+@dataclass
+class CheckWriter:
+    """The ``checks`` query's ``foreachBatch``: append final rows, drop superseded provisional rows,
+    log each interval, refresh the scenario's derived (gold) tables."""
+
+    spark: SparkSession
+    plan: PipelinePlan
+    tables: Tables
+    log: CheckLog
+    provisional_pending: bool = False
+    writer_id: str = ""
+
+    def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
+        if not self.writer_id:
+            self.writer_id = self.tables.query_id("checks")
+        rows = statuses(batch, provisional=False).persist()
+        try:
+            collected = rows.collect()
+            if not collected:
+                return
+            (
+                rows.write.format("delta").mode("append")
+                .option("txnAppId", f"{self.writer_id}:interval_checks").option("txnVersion", micro_batch_id)
+                .save(self.tables.checks)
+            )  # fmt: skip
+            intervals = sorted({row["batch_id"] for row in collected})
+            if self.provisional_pending:
+                DeltaTable.forPath(self.spark, self.tables.checks).delete(
+                    F.col("provisional") & F.col("batch_id").isin(intervals)
+                )
+            self.log.record(interval_summaries(collected))
+            refresh_gold(self.spark, self.plan, self.tables)
+        finally:
+            rows.unpersist()
+
+
+def has_provisional(spark: SparkSession, tables: Tables) -> bool:
+    """Whether the checks table holds provisional rows (read once at start)."""
+    return bool(spark.read.format("delta").load(tables.checks).where("provisional").limit(1).count())
+
+
+def write_provisional(spark: SparkSession, plan: PipelinePlan, tables: Tables, log: CheckLog) -> int:
+    """Check every interval observed but not closed yet, as provisional rows; returns how many."""
+    final = (
+        spark.read.format("delta")
+        .load(tables.checks)
+        .where(~F.col("provisional"))
+        .select("batch_id")
+        .distinct()
+    )
+    observations = spark.read.format("delta").load(tables.observations).join(final, "batch_id", "left_anti")
+    rows = statuses(aggregate(observations, plan), provisional=True).persist()
+    try:
+        (
+            rows.write.format("delta").mode("overwrite").option("replaceWhere", "provisional = true")
+            .save(tables.checks)
+        )  # fmt: skip
+        summaries = interval_summaries(rows.collect())
+    finally:
+        rows.unpersist()
+    log.record(summaries)
+    return len(summaries)
+
+
+def refresh_gold(spark: SparkSession, plan: PipelinePlan, tables: Tables) -> None:
+    """Recompute the scenario's derived tables from the current silver tables (overwrite)."""
+    if not plan.derived:
+        return
+    silver = {topic.name: spark.read.format("delta").load(tables.silver(topic)) for topic in plan.topics}
+    for name, derive in plan.derived.items():
+        frame: DataFrame = derive(silver)
+        frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+            tables.gold(name)
+        )

@@ -1,37 +1,36 @@
 """Streaming progress out of the JVM: Prometheus gauges on the driver and a JSON-lines progress log.
 
 A :class:`ProgressListener` (a ``StreamingQueryListener``) receives every query's progress after
-each micro-batch and exports input and processed rows/s, batch duration, rows, the watermark,
-state rows and Kafka lag (``maxOffsetsBehindLatest`` where the source reports it). The job's own
-watermark (see :mod:`streaming.job`) comes from a callback, since Spark's progress only knows
-watermarks declared with ``withWatermark``.
+each micro-batch and exports, labelled by query name: input and processed rows/s, batch duration,
+input rows, Spark's event-time watermark, state rows and rows dropped by the watermark. Two
+pollers run beside it, off the micro-batch path: :class:`KafkaLag` (the brokers' end offsets, read
+committed, minus each query's processed end offsets) and :class:`TableCounts` (rows in each silver
+table, read from the committed Delta snapshots, so a replayed micro-batch is never counted twice).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from pyspark.sql.streaming.listener import StreamingQueryListener
 
+from producer.kafka.client import client_options
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from producer.config import KafkaConfig
+
 log = logging.getLogger(__name__)
-
-
-
-@dataclass(frozen=True)
-class PipelineStatus:
-    """What the job knows beyond Spark's progress: its watermark, rows written, interval statuses."""
-
-    watermark: datetime | None = None
-    rows_written: dict[str, int] = field(default_factory=dict)
-    intervals_checked: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,7 +45,8 @@ class Metrics:
     micro_batch_id: Gauge
     watermark_seconds: Gauge
     state_rows: Gauge
-    kafka_offsets_behind_latest: Gauge
+    rows_dropped_by_watermark: Gauge
+    kafka_lag_records: Gauge
     batches_total: Gauge
     silver_rows: Gauge
     interval_checks_total: Gauge
@@ -68,20 +68,23 @@ class Metrics:
             batch_duration_seconds=gauge("batch_duration_seconds", "Duration of the last micro-batch."),
             input_rows=gauge("input_rows", "Rows read by the last micro-batch."),
             micro_batch_id=gauge("batch_id", "Id of the last completed micro-batch."),
-            watermark_seconds=gauge("watermark_seconds", "Event-time watermark (Unix seconds)."),
-            state_rows=gauge("state_rows", "Rows held in state stores."),
-            kafka_offsets_behind_latest=gauge(
-                "kafka_offsets_behind_latest", "Max offsets behind the latest, over partitions."
+            watermark_seconds=gauge("watermark_seconds", "Spark's event-time watermark (Unix seconds)."),
+            state_rows=gauge("state_rows", "Rows held in the query's state stores."),
+            rows_dropped_by_watermark=gauge(
+                "rows_dropped_by_watermark",
+                "Rows Spark's stateful operators dropped as late, last micro-batch.",
+            ),
+            kafka_lag_records=gauge(
+                "kafka_lag_records", "Records in Kafka (end offsets, read committed) not yet processed."
             ),
             batches_total=gauge("batches_total", "Micro-batches completed since the job started."),
             silver_rows=Gauge(
-                "seedstream_silver_rows",
-                "Rows this job appended to a silver table.",
-                ["table"],
-                registry=registry,
+                "seedstream_silver_rows", "Rows committed to a silver table.", ["table"], registry=registry
             ),
             interval_checks_total=Gauge(
-                "seedstream_interval_checks_total", "Intervals checked by this job.", registry=registry
+                "seedstream_interval_checks_total",
+                "Intervals checked (final) by this job.",
+                registry=registry,
             ),
             interval_checks_complete=Gauge(
                 "seedstream_interval_checks_complete",
@@ -96,36 +99,40 @@ class Metrics:
         return int(server.server_port)
 
 
-def _watermark_seconds(progress: Any, own: datetime | None) -> float | None:
-    if own is not None:
-        return own.timestamp()
+def _watermark_seconds(progress: Any) -> float | None:
     text = (progress.eventTime or {}).get("watermark")
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _offsets_behind(progress: Any) -> float | None:
-    behind = [
-        float(source.metrics["maxOffsetsBehindLatest"])
-        for source in progress.sources
-        if source.metrics and source.metrics.get("maxOffsetsBehindLatest") not in (None, "NaN")
-    ]
-    return max(behind) if behind else None
+def processed_offsets(progress: Any) -> dict[tuple[str, int], int]:
+    """(topic, partition) → next offset to read, from a progress's Kafka sources' end offsets."""
+    offsets: dict[tuple[str, int], int] = {}
+    for source in progress.sources:
+        try:
+            end = json.loads(source.endOffset) if isinstance(source.endOffset, str) else source.endOffset
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(end, dict):
+            continue
+        for topic, partitions in end.items():
+            if isinstance(partitions, dict):
+                for partition, offset in partitions.items():
+                    offsets[(topic, int(partition))] = int(offset)
+    return offsets
 
 
 class ProgressListener(StreamingQueryListener):
     """Updates :class:`Metrics` and appends one JSON line per progress event to the progress log."""
 
     def __init__(
-        self,
-        metrics: Metrics,
-        log_path: Path | None,
-        status: Callable[[], PipelineStatus] = lambda: PipelineStatus(),
+        self, metrics: Metrics, log_path: Path | None, checks: Callable[[], tuple[int, int]] = lambda: (0, 0)
     ) -> None:
         self.metrics = metrics
         self.log_path = log_path
-        self.status = status
+        self.checks = checks
+        self.offsets: dict[str, dict[tuple[str, int], int]] = {}
         self._lock = threading.Lock()
         self._batches: dict[str, int] = {}
         if log_path is not None:
@@ -139,57 +146,123 @@ class ProgressListener(StreamingQueryListener):
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's interface
         self._write(
-            {
-                "event": "started",
-                "query": event.name,
-                "id": str(event.id),
-                "run_id": str(event.runId),
-                "time": datetime.now(UTC).isoformat(),
-            }
-        )
+            {"event": "started", "query": event.name, "id": str(event.id), "run_id": str(event.runId),
+             "time": datetime.now(UTC).isoformat()}
+        )  # fmt: skip
 
     def onQueryProgress(self, event: Any) -> None:  # noqa: N802
         progress = event.progress
         query = progress.name or str(progress.id)
-        metrics = self.metrics
-        metrics.input_rows_per_second.labels(query).set(progress.inputRowsPerSecond or 0.0)
-        metrics.processed_rows_per_second.labels(query).set(progress.processedRowsPerSecond or 0.0)
-        metrics.batch_duration_seconds.labels(query).set((progress.batchDuration or 0) / 1000.0)
-        metrics.input_rows.labels(query).set(progress.numInputRows or 0)
-        metrics.micro_batch_id.labels(query).set(progress.batchId)
-        metrics.state_rows.labels(query).set(sum(op.numRowsTotal for op in progress.stateOperators))
-        status = self.status()
-        own = status.watermark
-        for table, rows in status.rows_written.items():
-            metrics.silver_rows.labels(table).set(rows)
-        metrics.interval_checks_total.set(len(status.intervals_checked))
-        metrics.interval_checks_complete.set(
-            sum(1 for value in status.intervals_checked.values() if value == "complete")
+        m = self.metrics
+        m.input_rows_per_second.labels(query).set(progress.inputRowsPerSecond or 0.0)
+        m.processed_rows_per_second.labels(query).set(progress.processedRowsPerSecond or 0.0)
+        m.batch_duration_seconds.labels(query).set((progress.batchDuration or 0) / 1000.0)
+        m.input_rows.labels(query).set(progress.numInputRows or 0)
+        m.micro_batch_id.labels(query).set(progress.batchId)
+        m.state_rows.labels(query).set(sum(op.numRowsTotal for op in progress.stateOperators))
+        m.rows_dropped_by_watermark.labels(query).set(
+            sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
         )
-        watermark = _watermark_seconds(progress, own)
+        watermark = _watermark_seconds(progress)
         if watermark is not None:
-            metrics.watermark_seconds.labels(query).set(watermark)
-        behind = _offsets_behind(progress)
-        if behind is not None:
-            metrics.kafka_offsets_behind_latest.labels(query).set(behind)
+            m.watermark_seconds.labels(query).set(watermark)
+        offsets = processed_offsets(progress)
         with self._lock:
+            if offsets:
+                self.offsets[query] = offsets
             self._batches[query] = self._batches.get(query, 0) + 1
-            metrics.batches_total.labels(query).set(self._batches[query])
-        record = {"event": "progress", **json.loads(progress.json)}
-        if own is not None:
-            record["pipelineWatermark"] = own.isoformat()
-        self._write(record)
+            m.batches_total.labels(query).set(self._batches[query])
+        total, complete = self.checks()
+        m.interval_checks_total.set(total)
+        m.interval_checks_complete.set(complete)
+        self._write({"event": "progress", **json.loads(progress.json)})
 
     def onQueryIdle(self, event: Any) -> None:  # noqa: N802
         """Nothing to export while a query waits for data."""
 
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
         self._write(
-            {
-                "event": "terminated",
-                "id": str(event.id),
-                "run_id": str(event.runId),
-                "exception": event.exception,
-                "time": datetime.now(UTC).isoformat(),
-            }
+            {"event": "terminated", "id": str(event.id), "run_id": str(event.runId),
+             "exception": event.exception,
+             "time": datetime.now(UTC).isoformat()}
+        )  # fmt: skip
+
+    def processed(self) -> dict[str, dict[tuple[str, int], int]]:
+        with self._lock:
+            return {query: dict(offsets) for query, offsets in self.offsets.items()}
+
+
+class Poller(threading.Thread):
+    """Runs ``poll`` every ``every`` seconds until stopped; a failed poll is logged, never raised."""
+
+    def __init__(self, name: str, every: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self.every = every
+        self.stopped = threading.Event()
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - metrics must never stop the job
+                log.debug("%s failed", self.name, exc_info=True)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+class KafkaLag(Poller):
+    """Per query: Σ over its partitions of (end offset, read committed) − (processed end offset)."""
+
+    def __init__(
+        self, kafka: KafkaConfig, listener: ProgressListener, metrics: Metrics, every: float = 5.0
+    ) -> None:
+        super().__init__("kafka-lag", every)
+        self.kafka = kafka
+        self.listener = listener
+        self.metrics = metrics
+
+    async def _end_offsets(self, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(
+            **client_options(self.kafka), isolation_level="read_committed", enable_auto_commit=False
         )
+        await asyncio.wait_for(consumer.start(), timeout=10)
+        try:
+            ends = await asyncio.wait_for(
+                consumer.end_offsets([TopicPartition(t, p) for t, p in partitions]), timeout=10
+            )
+        finally:
+            await consumer.stop()
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+
+    def poll(self) -> None:
+        processed = self.listener.processed()
+        partitions = {key for offsets in processed.values() for key in offsets}
+        if not partitions:
+            return
+        ends = asyncio.run(self._end_offsets(partitions))
+        for query, offsets in processed.items():
+            lag = sum(max(0, ends.get(key, offset) - offset) for key, offset in offsets.items())
+            self.metrics.kafka_lag_records.labels(query).set(lag)
+
+
+class TableCounts(Poller):
+    """``seedstream_silver_rows{table}`` from each silver table's latest committed snapshot."""
+
+    def __init__(
+        self, spark: SparkSession, paths: dict[str, str], metrics: Metrics, every: float = 5.0
+    ) -> None:
+        super().__init__("silver-counts", every)
+        self.spark = spark
+        self.paths = paths
+        self.metrics = metrics
+
+    def poll(self) -> None:
+        for table, path in self.paths.items():
+            rows = self.spark.read.format("delta").load(path).count()
+            self.metrics.silver_rows.labels(table).set(rows)

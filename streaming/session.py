@@ -1,5 +1,11 @@
 """The one Spark session factory: local jars, Delta extensions, small shuffles, quiet logs.
 
+Streaming settings: RocksDB state store with changelog checkpointing (a micro-batch writes only
+its changes), FAIR scheduling between the job's queries (pools ``silver`` weight 3, ``bronze`` and
+``checks`` weight 1), no Delta auto-compaction or optimized writes (no synchronous rewrite after a
+commit), and the Python workers of pandas UDFs on this interpreter. With ``log_file`` set, Spark's
+log (stack traces included) goes to that file and nothing but fatal errors to the terminal.
+
 Spark gets its connector jars (Kafka source, Delta) from the local cache through ``spark.jars``,
 never ``spark.jars.packages``, so no run needs the network. On a cluster, ``spark-submit --jars``
 may provide them instead (``use_local_jars=False``).
@@ -7,7 +13,9 @@ may provide them instead (``use_local_jars=False``).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +45,29 @@ logger.snapshot.name = org.apache.spark.sql.execution.streaming
 logger.snapshot.level = WARN
 """
 
+_FILE_LOG4J2 = """\
+status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {path}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yyyy-MM-dd HH:mm:ss}} %p %c{{1}}: %m%n%ex
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = ERROR
+logger.nativeio.name = org.apache.hadoop.util.NativeCodeLoader
+logger.nativeio.level = ERROR
+"""
+
+_FAIR_POOLS = """<?xml version="1.0"?>
+<allocations>
+  <pool name="silver"><schedulingMode>FIFO</schedulingMode><weight>3</weight><minShare>1</minShare></pool>
+  <pool name="bronze"><schedulingMode>FIFO</schedulingMode><weight>1</weight><minShare>0</minShare></pool>
+  <pool name="checks"><schedulingMode>FIFO</schedulingMode><weight>1</weight><minShare>0</minShare></pool>
+</allocations>
+"""
+
 
 @dataclass(frozen=True)
 class SparkSettings:
@@ -50,14 +81,22 @@ class SparkSettings:
     driver_memory: str = "2g"
     warehouse_dir: str | None = None
     use_local_jars: bool = True
+    log_file: str | None = None
     extra_conf: dict[str, str] = field(default_factory=dict)
 
 
-def _log_config_file() -> Path:
-    path = Path(tempfile.gettempdir()) / f"seedstream-spark-log4j2-{os.getuid()}.properties"
-    if not path.exists() or path.read_text() != _QUIET_LOG4J2:
-        path.write_text(_QUIET_LOG4J2)
+def _config_file(name: str, text: str) -> Path:
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"seedstream-{os.getuid()}-{digest}-{name}"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
     return path
+
+
+def _log_config_file(log_file: str | None = None) -> Path:
+    if log_file is None:
+        return _config_file("log4j2.properties", _QUIET_LOG4J2)
+    return _config_file("log4j2.properties", _FILE_LOG4J2.format(path=log_file))
 
 
 def spark_conf(settings: SparkSettings) -> dict[str, str]:
@@ -71,11 +110,26 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.ui.enabled": str(settings.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": settings.driver_memory,
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{_log_config_file()}",
+        "spark.driver.extraJavaOptions": (
+            f"-Dlog4j2.configurationFile=file:{_log_config_file(settings.log_file)}"
+        ),
         "spark.databricks.delta.snapshotPartitions": str(max(settings.shuffle_partitions, 1)),
         "spark.sql.streaming.metricsEnabled": "true",
         "spark.sql.adaptive.enabled": "true",
+        "spark.scheduler.mode": "FAIR",
+        "spark.scheduler.allocation.file": f"file:{_config_file('fairscheduler.xml', _FAIR_POOLS)}",
+        "spark.sql.streaming.stateStore.providerClass": (
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+        ),
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "true",
+        "spark.databricks.delta.autoCompact.enabled": "false",
+        "spark.databricks.delta.optimizeWrite.enabled": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
     }
+    if settings.master.startswith("local"):
+        conf["spark.pyspark.python"] = sys.executable
+        conf["spark.pyspark.driver.python"] = sys.executable
     if settings.master.startswith("local"):
         # Local mode talks to itself only: keep every Spark socket on loopback.
         conf.setdefault("spark.driver.host", "127.0.0.1")
@@ -97,6 +151,7 @@ def build_spark(settings: SparkSettings | None = None) -> SparkSession:
     settings = settings or SparkSettings()
     if settings.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)

@@ -1,261 +1,346 @@
-"""silver: typed, valid, deduplicated records, and a quarantine for everything rejected.
+"""silver: the routed micro-batch written to the entity, event, ground-truth and quarantine tables.
 
-Pure ``DataFrame -> DataFrame`` functions over bronze rows; :mod:`streaming.job` wires them.
+:class:`SilverWriter` is the ``foreachBatch`` function of the ``silver`` query. Per micro-batch it
+persists the routed frame once and then:
 
-Every record gets at most one reason code, the first that applies, in this order:
-``unparseable`` (not a UTF-8 JSON object), ``schema_violation`` (wrong type, missing or unknown
-field, pattern, minimum, bad instant, unparseable ``batch_id``), ``unknown_event_type``,
-``outside_interval`` (timestamp not in its batch's ``[start, end)``), ``unknown_company``,
-``company_not_yet_onboarded`` (``created_at >= interval_start``), ``late`` (older than the
-watermark). Intrinsic faults come first, then references, then timing.
+1. merges each entity topic's valid versions into ``silver/<entity>`` (latest version per key wins
+   by (time field, Kafka timestamp, partition, offset); ``valid_from`` keeps the first version's
+   time), so an entity in the same micro-batch as its first event is known to that event;
+2. checks each event's references against those tables (:func:`check_references`);
+3. appends valid events to ``silver/<event topic>``, valid ground truth to ``silver/<truth topic>``,
+   every rejected record to ``silver/quarantine`` and the micro-batch's counts per interval, event
+   topic and category to ``checks/observations`` (the interval checks' one input, so they see one
+   consistent cut of every table).
+
+Exactly once: appends use Delta's idempotent writes (``txnAppId`` = the checkpoint's query id and
+the table, ``txnVersion`` = the micro-batch id) and a merge applied twice changes nothing, so a
+micro-batch replayed after a crash writes nothing twice.
+
+Reference rules, after the intrinsic checks and before ``late``: ``unknown_reference`` (no entity
+with that key in ``silver/<entity>``), ``reference_not_yet_valid`` (the entity's first version is at
+or after the start of the event's interval, or its declared ``Active`` field says inactive in a
+version from at or before that start).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import logging
+from dataclasses import dataclass, field
+from functools import reduce
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from delta.tables import DeltaTable
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from producer.generation.clock import to_micros_delta
-from streaming.schemas import (
-    CORRUPT_RECORD,
-    ISO_INSTANT_PATTERN,
-    FieldRule,
-    allows_extra,
-    field_rules,
-    parse_schema,
+from streaming.contract import INTERVAL_FIELD, SHARD_FIELD, PipelinePlan, TopicPlan
+from streaming.validation import (
+    LATE,
+    REFERENCE_NOT_YET_VALID,
+    UNKNOWN_REFERENCE,
+    Check,
+    first_failure,
+    quarantine_rows,
+    typed_rows,
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
 
-UNPARSEABLE = "unparseable"
-SCHEMA_VIOLATION = "schema_violation"
-UNKNOWN_EVENT_TYPE = "unknown_event_type"
-OUTSIDE_INTERVAL = "outside_interval"
-UNKNOWN_COMPANY = "unknown_company"
-COMPANY_NOT_YET_ONBOARDED = "company_not_yet_onboarded"
-LATE = "late"
-REASONS = (
-    UNPARSEABLE,
-    SCHEMA_VIOLATION,
-    UNKNOWN_EVENT_TYPE,
-    OUTSIDE_INTERVAL,
-    UNKNOWN_COMPANY,
-    COMPANY_NOT_YET_ONBOARDED,
-    LATE,
-)
+    from streaming.tables import Tables
 
-SOURCE_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "ingest_time")
-"""Bronze lineage kept on every silver row (``topic`` is dropped from typed tables)."""
+log = logging.getLogger(__name__)
 
-BATCH_ID_FORMATS = ("yyyyMMdd'T'HHmm'Z'", "yyyyMMdd'T'HHmmss'Z'", "yyyyMMdd'T'HHmmss.SSSSSS'Z'")
-EVENT_TYPE_FIELD = "event_type"
-
-QUARANTINE_COLUMNS = (
-    "reason",
-    "detail",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "kafka_timestamp",
-    "key",
-    "raw_value",
-    "quarantined_at",
-    "quarantine_date",
+OBSERVATION_COLUMNS = (
+    "batch_id",
+    "interval_start",
+    "topic",
+    "category_field",
+    "category",
+    "observed",
+    "expected",
+    "shard",
+    "shard_count",
+    "event_time",
+    "micro_batch_id",
 )
 
 
-def _first_failure(checks: list[tuple[Column, str, str]]) -> tuple[Column, Column]:
-    """``(reason, detail)`` of the first failing check (each check: failed?, reason, detail)."""
-    reason: Column = F.lit(None).cast("string")
-    detail: Column = F.lit(None).cast("string")
-    for failed, code, text in reversed(checks):
-        reason = F.when(failed, F.lit(code)).otherwise(reason)
-        detail = F.when(failed, F.lit(text)).otherwise(detail)
-    return reason, detail
+def is_active(frame_column: Column, topic: TopicPlan) -> Column:
+    """Whether an entity row is active by its declared ``Active`` field (always, without one)."""
+    if topic.active is None:
+        return F.lit(True)
+    _, values = topic.active
+    return frame_column.isin(*values) if values else frame_column.cast("boolean")
 
 
-def _field_checks(rule: FieldRule, record: Column) -> list[tuple[Column, str, str]]:
-    value = record[rule.name]
-    checks: list[tuple[Column, str, str]] = []
-    if rule.required:
-        checks.append((value.isNull(), SCHEMA_VIOLATION, f"{rule.name}: required field missing or null"))
-    present = value.isNotNull()
-    if rule.pattern is not None:
-        checks.append(
-            (present & ~value.rlike(rule.pattern), SCHEMA_VIOLATION, f"{rule.name}: not {rule.pattern}")
-        )
-    if rule.timestamp:
-        bad_instant = ~value.rlike(ISO_INSTANT_PATTERN) | F.try_to_timestamp(value).isNull()
-        checks.append((present & bad_instant, SCHEMA_VIOLATION, f"{rule.name}: not an ISO 8601 instant"))
-    if rule.minimum is not None:
-        checks.append(
-            (present & (value < F.lit(rule.minimum)), SCHEMA_VIOLATION, f"{rule.name}: < {rule.minimum}")
-        )
-    if rule.map_keys is not None:
-        unknown_keys = F.size(F.array_except(F.map_keys(value), F.array(*map(F.lit, rule.map_keys)))) > 0
-        checks.append((present & unknown_keys, SCHEMA_VIOLATION, f"{rule.name}: unknown key"))
-    if rule.enum is not None:
-        code = UNKNOWN_EVENT_TYPE if rule.name == EVENT_TYPE_FIELD else SCHEMA_VIOLATION
-        checks.append((present & ~value.isin(*rule.enum), code, f"{rule.name}: not one of {list(rule.enum)}"))
-    return checks
-
-
-def parse_records(bronze: DataFrame, model: type[BaseModel]) -> DataFrame:
-    """Bronze rows → typed model columns, lineage columns, ``reason`` and ``detail`` (null when valid).
-
-    ``from_json`` runs in PERMISSIVE mode: a type mismatch fills the corrupt-record column instead of
-    failing; instants go through ``try_to_timestamp``, so nothing here can fail the query.
-    """
-    rules = field_rules(model)
-    value = F.col("value")
-    record = F.from_json(
-        value, parse_schema(model), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
-    )
-    keys = F.expr("json_object_keys(value)")
-    not_object = value.isNull() | ~F.is_valid_utf8(value) | F.try_parse_json(value).isNull() | keys.isNull()
-    checks: list[tuple[Column, str, str]] = [
-        (not_object, UNPARSEABLE, "not a UTF-8 JSON object"),
-        (F.col("_record")[CORRUPT_RECORD].isNotNull(), SCHEMA_VIOLATION, "a field has the wrong JSON type"),
+def latest_versions(rows: DataFrame, topic: TopicPlan) -> DataFrame:
+    """One row per key: the latest version, with ``valid_from`` = the earliest version's time."""
+    key, time = topic.spec.key_field, topic.time_field
+    order = [
+        F.col(time).desc(),
+        F.col("kafka_timestamp").desc(),
+        F.col("source_partition").desc(),
+        F.col("source_offset").desc(),
     ]
-    if not allows_extra(model):
-        known = F.array(*(F.lit(rule.name) for rule in rules))
-        checks.append((F.size(F.array_except(keys, known)) > 0, SCHEMA_VIOLATION, "unknown field"))
-    for rule in rules:
-        checks.extend(_field_checks(rule, F.col("_record")))
-    reason, detail = _first_failure(checks)
-    typed = [
-        (
-            F.try_to_timestamp(F.col("_record")[rule.name]) if rule.timestamp else F.col("_record")[rule.name]
-        ).alias(rule.name)
-        for rule in rules
-    ]
+    by_key = Window.partitionBy(key)
     return (
-        bronze.withColumn("_record", record)
-        .withColumn("reason", reason)
-        .withColumn("detail", detail)
-        .select(*typed, "key", "value", *SOURCE_COLUMNS, "reason", "detail")
+        rows.withColumn("valid_from", F.min(time).over(by_key))
+        .withColumn("_n", F.row_number().over(by_key.orderBy(*order)))
+        .where(F.col("_n") == 1)
+        .drop("_n")
     )
 
 
-def interval_start_of(batch_id: Column) -> Column:
-    """The interval start a batch id names (``20251108T1215Z`` → 2025-11-08 12:15 UTC), or null."""
-    return F.coalesce(*(F.try_to_timestamp(batch_id, F.lit(fmt)) for fmt in BATCH_ID_FORMATS))
+def merge_entities(spark: SparkSession, path: str, versions: DataFrame, topic: TopicPlan) -> None:
+    """Merge :func:`latest_versions` into the entity table (idempotent)."""
+    key, time = topic.spec.key_field, topic.time_field
+
+    def rank(side: str) -> Column:
+        return F.struct(
+            *(F.col(f"{side}.{c}") for c in (time, "kafka_timestamp", "source_partition", "source_offset"))
+        )
+
+    earliest = F.least(F.col("t.valid_from"), F.col("s.valid_from"))
+    columns = {name: F.col(f"s.{name}") for name in versions.columns}
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(versions.alias("s"), f"t.`{key}` = s.`{key}`")
+        .whenMatchedUpdate(condition=rank("s") > rank("t"), set={**columns, "valid_from": earliest})
+        .whenMatchedUpdate(
+            condition=F.col("s.valid_from") < F.col("t.valid_from"), set={"valid_from": earliest}
+        )
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
 
 
-def _plus(instant: Column, duration: timedelta) -> Column:
-    return F.timestamp_micros(F.unix_micros(instant) + F.lit(to_micros_delta(duration)))
-
-
-def validate_events(
-    events: DataFrame,
-    companies: DataFrame,
-    interval: timedelta,
-    watermark: datetime | None,
-    entity_key: str = "company_id",
-    event_time: str = "timestamp",
+def check_references(
+    events: DataFrame, topic: TopicPlan, plan: PipelinePlan, entities: dict[str, DataFrame]
 ) -> DataFrame:
-    """Add the interval, reference and timing checks to parsed events.
-
-    Args:
-        events: :func:`parse_records` output for the events topic.
-        companies: silver companies (``entity_key``, ``created_at``), one row per key.
-        interval: the scenario's interval length (``interval_end = interval_start + interval``).
-        watermark: events older than this are ``late``; None before any event was seen.
-
-    Returns ``events`` with ``interval_start`` and ``interval_end`` added and ``reason``/``detail``
-    filled for rows that were valid so far and fail one of these checks.
-    """
-    known = companies.select(
-        F.col(entity_key).alias("_company_key"), F.col("created_at").alias("_company_created_at")
-    )
-    start = interval_start_of(F.col("batch_id"))
-    joined = (
-        events.withColumn("interval_start", start)
-        .withColumn("interval_end", _plus(F.col("interval_start"), interval))
-        .join(known, F.col(entity_key) == F.col("_company_key"), "left")
-    )
-    instant = F.col(event_time)
-    late = instant < F.lit(watermark) if watermark is not None else F.lit(False)
-    reason, detail = _first_failure(
-        [
-            (F.col("reason").isNotNull(), "", ""),
+    """Fill ``reason``/``detail`` of ``topic``'s rows that passed the intrinsic checks and fail a
+    reference rule; ``entities``: entity topic name → its silver table."""
+    checks: list[Check] = []
+    frame = events
+    start = F.col("_interval_start")
+    for number, (field_name, target) in enumerate(topic.references.items()):
+        entity = plan.by_name(target)
+        prefix = f"_ref{number}"
+        known = entities[target].select(
+            F.col(entity.spec.key_field).alias(f"{prefix}_key"),
+            F.col("valid_from").alias(f"{prefix}_from"),
+            F.col(entity.time_field).alias(f"{prefix}_time"),
+            is_active(F.col(entity.active[0]) if entity.active else F.lit(True), entity).alias(
+                f"{prefix}_active"
+            ),
+        )
+        frame = frame.join(
+            F.broadcast(known), F.col(topic.column(field_name)) == F.col(f"{prefix}_key"), "left"
+        )
+        checks += [
             (
-                F.col("interval_start").isNull(),
-                SCHEMA_VIOLATION,
-                "batch_id: not a batch id like 20251108T1215Z",
+                F.col(f"{prefix}_key").isNull(),
+                UNKNOWN_REFERENCE,
+                f"{field_name}: no {target} entity with this key",
             ),
             (
-                (instant < F.col("interval_start")) | (instant >= F.col("interval_end")),
-                OUTSIDE_INTERVAL,
-                f"{event_time} not in [interval_start, interval_end) of batch_id",
+                F.col(f"{prefix}_from") >= start,
+                REFERENCE_NOT_YET_VALID,
+                f"{field_name}: the {target} entity was created at or after the interval start",
             ),
-            (F.col("_company_key").isNull(), UNKNOWN_COMPANY, f"{entity_key} not in silver companies"),
             (
-                F.col("_company_created_at") >= F.col("interval_start"),
-                COMPANY_NOT_YET_ONBOARDED,
-                "company created_at >= interval_start",
+                ~F.col(f"{prefix}_active") & (F.col(f"{prefix}_time") <= start),
+                REFERENCE_NOT_YET_VALID,
+                f"{field_name}: the {target} entity was inactive at the interval start",
             ),
-            (late, LATE, "older than the watermark"),
         ]
+    watermark = F.date_format(F.timestamp_millis(F.col("_watermark_ms")), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
+    checks.append(
+        (F.col("_late"), LATE, F.concat(F.lit(f"{topic.time_field}: at or before the watermark "), watermark))
     )
+    reason, detail = first_failure(checks)
+    helpers = [c for c in frame.columns if c.startswith("_ref")]
     return (
-        joined.withColumn("reason", F.coalesce(F.col("reason"), F.nullif(reason, F.lit(""))))
-        .withColumn("detail", F.coalesce(F.col("detail"), F.nullif(detail, F.lit(""))))
-        .drop("_company_key", "_company_created_at")
+        frame.withColumn("detail", F.when(F.col("reason").isNull(), detail).otherwise(F.col("detail")))
+        .withColumn("reason", F.coalesce(F.col("reason"), reason))
+        .drop(*helpers)
     )
 
 
-def valid(rows: DataFrame) -> DataFrame:
-    """Rows without a reason, typed columns and lineage only (raw key/value dropped)."""
+def event_observations(frame: DataFrame, plan: PipelinePlan, micro_batch_id: int) -> DataFrame | None:
+    """Accepted events → observed counts per (interval, event topic, declared dimension, category)."""
+    parts = []
+    for topic in plan.of_role("events"):
+        dimensions = plan.dimensions_of(topic.name)
+        if not dimensions:
+            continue
+        pairs = F.array(
+            *(
+                F.struct(
+                    F.lit(d.category_field).cast("string").alias("category_field"),
+                    (F.col(topic.column(d.category_field)) if d.category_field else F.lit(None))
+                    .cast("string")
+                    .alias("category"),
+                )
+                for d in dimensions
+            )
+        )
+        parts.append(
+            frame.where((F.col("_t") == topic.index) & F.col("reason").isNull())
+            .select(
+                F.col(topic.column(INTERVAL_FIELD)).alias("batch_id"),
+                F.col("_interval_start").alias("interval_start"),
+                F.lit(topic.name).alias("topic"),
+                F.explode(pairs).alias("_pair"),
+                F.col("_event_time").alias("event_time"),
+            )
+            .select("batch_id", "interval_start", "topic", "_pair.*", "event_time")
+        )
+    if not parts:
+        return None
     return (
-        rows.where(F.col("reason").isNull())
-        .drop("reason", "detail", "key", "value", "topic")
-        .withColumnRenamed("partition", "source_partition")
-        .withColumnRenamed("offset", "source_offset")
-    )
+        reduce(lambda a, b: a.unionByName(b), parts)
+        .groupBy("batch_id", "interval_start", "topic", "category_field", "category")
+        .agg(F.count(F.lit(1)).alias("observed"), F.max("event_time").alias("event_time"))
+        .select(
+            "batch_id", "interval_start", "topic", "category_field", "category", "observed",
+            F.lit(None).cast("long").alias("expected"), F.lit(None).cast("string").alias("shard"),
+            F.lit(None).cast("int").alias("shard_count"), "event_time",
+            F.lit(micro_batch_id).cast("long").alias("micro_batch_id"),
+        )
+    )  # fmt: skip
 
 
-def quarantine(rows: DataFrame) -> DataFrame:
-    """Rejected rows in the quarantine table's shape: reason, detail, source coordinates, raw payload."""
-    return rows.where(F.col("reason").isNotNull()).select(
-        F.col("reason"),
-        F.col("detail"),
-        F.col("topic").alias("source_topic"),
-        F.col("partition").alias("source_partition"),
-        F.col("offset").alias("source_offset"),
-        F.col("kafka_timestamp"),
-        F.col("key"),
-        F.col("value").alias("raw_value"),
-        F.col("ingest_time").alias("quarantined_at"),
-        F.to_date(F.col("ingest_time")).alias("quarantine_date"),
-    )
+def truth_observations(frame: DataFrame, plan: PipelinePlan, micro_batch_id: int) -> DataFrame:
+    """Valid ground-truth records → expected counts per (interval, event topic, dimension, category)."""
+    truth = plan.ground_truth
+    rows = frame.where((F.col("_t") == truth.index) & F.col("reason").isNull())
+    parts = []
+    for dimension in plan.dimensions:
+        value = F.col(truth.column(dimension.truth_field))
+        if dimension.category_field is None:
+            pairs = F.array(
+                F.struct(F.lit(None).cast("string").alias("category"), value.cast("long").alias("expected"))
+            )
+        else:
+            pairs = F.transform(
+                F.map_entries(value),
+                lambda e: F.struct(
+                    e["key"].cast("string").alias("category"), e["value"].cast("long").alias("expected")
+                ),
+            )
+        parts.append(
+            rows.select(
+                F.col(truth.column(INTERVAL_FIELD)).alias("batch_id"),
+                F.col("_interval_start").alias("interval_start"),
+                F.lit(dimension.topic).alias("topic"),
+                F.lit(dimension.category_field).cast("string").alias("category_field"),
+                F.explode(pairs).alias("_pair"),
+                F.col(truth.column(SHARD_FIELD)).alias("shard"),
+            ).select("batch_id", "interval_start", "topic", "category_field", "_pair.*", "shard")
+        )
+    union = reduce(lambda a, b: a.unionByName(b), parts)
+    return union.select(
+        "batch_id", "interval_start", "topic", "category_field", "category",
+        F.lit(0).cast("long").alias("observed"), "expected", "shard",
+        F.split("shard", "/").getItem(1).cast("int").alias("shard_count"),
+        F.col("interval_start").alias("event_time"),
+        F.lit(micro_batch_id).cast("long").alias("micro_batch_id"),
+    )  # fmt: skip
 
 
-def dedup_events(events: DataFrame, existing_ids: DataFrame, event_id: str = "event_id") -> DataFrame:
-    """Valid events minus duplicates: one row per ``event_id`` within the batch, none already in silver.
+@dataclass
+class SilverWriter:
+    """The ``silver`` query's ``foreachBatch`` function (see the module docstring)."""
 
-    ``existing_ids`` holds the ids silver already has within the watermark window; together with the
-    ``late`` check (anything older than the watermark is quarantined) this keeps exactly what
-    ``dropDuplicatesWithinWatermark`` keeps, see :mod:`streaming.job` for why it is done here.
-    """
-    first = Window.partitionBy(event_id).orderBy("source_partition", "source_offset")
-    unique = events.withColumn("_n", F.row_number().over(first)).where(F.col("_n") == 1).drop("_n")
-    return unique.join(existing_ids.select(event_id).distinct(), event_id, "left_anti")
+    spark: SparkSession
+    plan: PipelinePlan
+    tables: Tables
+    writer_id: str = ""
+    accepted: dict[str, int] = field(default_factory=dict)
 
+    def append(
+        self, frame: DataFrame, path: str, table: str, micro_batch_id: int, partition_by: str | None = None
+    ) -> None:
+        writer = (
+            frame.write.format("delta").mode("append")
+            .option("txnAppId", f"{self.writer_id}:{table}").option("txnVersion", micro_batch_id)
+        )  # fmt: skip
+        (writer.partitionBy(partition_by) if partition_by else writer).save(path)
 
-def latest_per_key(rows: DataFrame, keys: list[str]) -> DataFrame:
-    """One row per key: the latest Kafka record (timestamp, then partition and offset) wins."""
-    newest = Window.partitionBy(*keys).orderBy(
-        F.col("kafka_timestamp").desc(), F.col("source_partition").desc(), F.col("source_offset").desc()
-    )
-    return rows.withColumn("_n", F.row_number().over(newest)).where(F.col("_n") == 1).drop("_n")
+    def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
+        if not self.writer_id:
+            self.writer_id = self.tables.query_id("silver")
+        routed = batch.persist()
+        try:
+            self._process(routed, micro_batch_id)
+        finally:
+            routed.unpersist()
 
-
-def with_event_date(events: DataFrame, event_time: str = "timestamp") -> DataFrame:
-    """Add the ``event_date`` partition column."""
-    return events.withColumn("event_date", F.to_date(F.col(event_time)))
+    def _process(self, routed: DataFrame, micro_batch_id: int) -> None:
+        plan = self.plan
+        present = {
+            (row["_t"], row["ok"]): row["n"]
+            for row in routed.groupBy("_t", F.col("reason").isNull().alias("ok"))
+            .agg(F.count(F.lit(1)).alias("n"))
+            .collect()
+        }
+        if not present:
+            return
+        for topic in plan.of_role("entities"):
+            if present.get((topic.index, True)):
+                versions = latest_versions(typed_rows(routed.where(F.col("reason").isNull()), topic), topic)
+                merge_entities(self.spark, self.tables.silver(topic), versions, topic)
+        events = [t for t in plan.of_role("events") if present.get((t.index, True))]
+        checked = routed
+        if events:
+            entities = {
+                t.name: self.spark.read.format("delta").load(self.tables.silver(t))
+                for t in plan.of_role("entities")
+            }
+            for topic in events:
+                mine = F.col("_t") == topic.index
+                checked = check_references(checked.where(mine), topic, plan, entities).unionByName(
+                    checked.where(~mine)
+                )
+        final = checked.persist()
+        try:
+            verdicts = {
+                (row["_t"], row["ok"]): row["n"]
+                for row in final.groupBy("_t", F.col("reason").isNull().alias("ok"))
+                .agg(F.count(F.lit(1)).alias("n"))
+                .collect()
+            }
+            valid = final.where(F.col("reason").isNull())
+            for topic in events:
+                if verdicts.get((topic.index, True)):
+                    rows = typed_rows(valid, topic).withColumn("event_date", F.to_date(topic.time_field))
+                    self.append(rows, self.tables.silver(topic), topic.table, micro_batch_id, "event_date")
+            truth = plan.ground_truth
+            observations = []
+            if verdicts.get((truth.index, True)):
+                self.append(typed_rows(valid, truth), self.tables.silver(truth), truth.table, micro_batch_id)
+                observations.append(truth_observations(final, plan, micro_batch_id))
+            if any(verdicts.get((t.index, False)) for t in plan.topics):
+                self.append(
+                    quarantine_rows(final),
+                    self.tables.quarantine,
+                    "quarantine",
+                    micro_batch_id,
+                    "quarantine_date",
+                )
+            if events:
+                seen = event_observations(final, plan, micro_batch_id)
+                if seen is not None:
+                    observations.append(seen)
+            if observations:
+                feed = reduce(lambda a, b: a.unionByName(b), observations)
+                self.append(
+                    feed.select(*OBSERVATION_COLUMNS),
+                    self.tables.observations,
+                    "observations",
+                    micro_batch_id,
+                )
+        finally:
+            final.unpersist()

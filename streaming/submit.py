@@ -18,23 +18,30 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from producer.datadir import DataDir, TableLocations, data_dir_uri, local_path
-from producer.errors import SeedstreamError
-from producer.kafka.client import require_kafka
-from streaming.job import Pipeline
-from streaming.observability import Metrics, PipelineStatus, ProgressListener
+from producer.errors import KafkaUnavailableError, SeedstreamError
+from producer.kafka.client import client_options, require_kafka
+from streaming.contract import plan_for
+from streaming.job import Pipeline, first_line
+from streaming.observability import KafkaLag, Metrics, ProgressListener, TableCounts
 from streaming.session import SparkSettings, build_spark
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import SparkSession
 
     from producer.config import SeedstreamConfig
 
 log = logging.getLogger(__name__)
+
+RESTART_WINDOW_SECONDS = 600.0
+"""How long a continuous run keeps restarting its queries after Kafka was lost before giving up."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ def _submitted_conf() -> dict[str, str]:
     return {key: value for key, value in SparkConf().getAll()}
 
 
-def session_for(config: SeedstreamConfig) -> SparkSession:
+def session_for(config: SeedstreamConfig, log_file: Path | None = None) -> SparkSession:
     """The job's Spark session: spark-submit's master and jars if given, else the config's."""
     streaming = config.streaming
     submitted = _submitted_conf()
@@ -72,8 +79,45 @@ def session_for(config: SeedstreamConfig) -> SparkSession:
             ui_port=streaming.ui_port,
             driver_memory=streaming.driver_memory,
             use_local_jars=use_local_jars,
+            log_file=str(log_file) if log_file is not None else None,
         )
     )
+
+
+async def _missing_topics(config: SeedstreamConfig, topics: list[str]) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**client_options(config.kafka), request_timeout_ms=10000)
+    await asyncio.wait_for(admin.start(), timeout=15)
+    try:
+        existing = set(await asyncio.wait_for(admin.list_topics(), timeout=15))
+    finally:
+        await admin.close()
+    return [topic for topic in topics if topic not in existing]
+
+
+def wait_for_topics(config: SeedstreamConfig, topics: list[str], every: float = 2.0) -> None:
+    """Return once every topic exists, saying once (on stderr and in the log) what it waits for."""
+    said = False
+    while missing := asyncio.run(_missing_topics(config, topics)):
+        if not said:
+            message = f"waiting for topics {', '.join(missing)} (start the producer, or create them)"
+            print(message, file=sys.stderr)  # noqa: T201 - the one line a user sees
+            log.info(message)
+            said = True
+        time.sleep(every)
+
+
+def _log_to_file(path: Path | None) -> None:
+    """Send the job's and py4j's Python log records to ``path`` (never to the terminal)."""
+    handler: logging.Handler = logging.FileHandler(path) if path is not None else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("streaming", "py4j"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.propagate = False
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO if name == "streaming" else logging.WARNING)
 
 
 def run_stream(
@@ -81,24 +125,40 @@ def run_stream(
     data_dir: str | Path,
     available_now: bool,
     spark: SparkSession | None = None,
+    create_topics: Callable[[SeedstreamConfig], None] | None = None,
 ) -> StreamSummary:
     """Run the job until the input is drained (``available_now``) or until interrupted.
 
+    ``create_topics`` creates the scenario's topics with the producer's settings when given;
+    without it the job waits for them to exist.
+
     Raises:
+        BadInputError: when the streaming settings cannot work with the scenario's interval.
         KafkaAuthenticationError: when the broker refuses the configured credentials.
         KafkaUnavailableError: when no broker answers within ``kafka.connect_timeout_seconds``.
-        SeedstreamError: when the streaming query fails (the first line of Spark's error).
+        SeedstreamError: when a streaming query fails (the first line of Spark's error).
     """
+    plan = plan_for(config)
+    config.streaming.check_timing(plan.interval)
     root = data_dir_uri(data_dir)
     # One clear line when no broker answers or it refuses our credentials, instead of a query that
     # retries forever; before the Spark session, so nothing is written then.
     asyncio.run(require_kafka(config.kafka, config.kafka.connect_timeout_seconds))
-    session = spark or session_for(config)
+    topics = [topic.kafka_topic for topic in plan.topics]
+    if create_topics is not None:
+        create_topics(config)
+    wait_for_topics(config, topics)
     local = local_path(root)
     files = DataDir(local) if local is not None else None
-    pipeline = Pipeline(
-        session, config, TableLocations(root), checks_log=files.checks_log if files else None
-    )
+    if spark is None:
+        log_file = files.logs_dir / "streaming.log" if files is not None else None
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+        _log_to_file(log_file)
+        session = session_for(config, log_file)
+    else:
+        session = spark
+    pipeline = Pipeline(session, config, TableLocations(root), checks_log=files.checks_log if files else None)
     metrics = Metrics.create()
     metrics_port = None
     if config.streaming.metrics_port is not None:
@@ -110,30 +170,63 @@ def run_stream(
                 f"{error.strerror}; set SEEDSTREAM_STREAMING__METRICS_PORT to a free port"
             ) from None
     listener = ProgressListener(
-        metrics,
-        files.streaming_progress_log if files is not None else None,
-        lambda: PipelineStatus(
-            pipeline.last_watermark, dict(pipeline.rows_written), dict(pipeline.intervals_checked)
-        ),
+        metrics, files.streaming_progress_log if files is not None else None, pipeline.log.counts
     )
     session.streams.addListener(listener)
+    pollers = [
+        KafkaLag(config.kafka, listener, metrics),
+        TableCounts(session, pipeline.tables.silver_paths(), metrics),
+    ]
+    for poller in pollers:
+        poller.start()
+    checked = 0
     try:
-        query = pipeline.start(config.kafka.bootstrap_servers, available_now)
-        try:
-            while not query.awaitTermination(1):
-                pass
-        except KeyboardInterrupt:
-            query.stop()
-            raise
-        failure = query.exception()
-        if failure is not None:
-            message = str(failure).strip().splitlines()[0] if str(failure).strip() else repr(failure)
-            raise SeedstreamError(f"the streaming query failed: {message}")
-        checked = pipeline.final_checks() if available_now else 0
-        batches = int(query.lastProgress["batchId"]) + 1 if query.lastProgress else 0
+        if available_now:
+            checked = pipeline.run_available_now()
+        else:
+            _supervise(pipeline, config)
+        batches = pipeline.micro_batches()
+        pollers[1].poll()
     finally:
+        for poller in pollers:
+            poller.stop()
+        pipeline.stop()
         session.streams.removeListener(listener)
-    return StreamSummary(root, batches, checked, metrics_port)
+    total, _ = pipeline.log.counts()
+    return StreamSummary(root, batches, total + checked, metrics_port)
+
+
+def _supervise(pipeline: Pipeline, config: SeedstreamConfig) -> None:
+    """Run every query until interrupted; when one fails because Kafka went away, wait for Kafka and
+    restart all of them from their checkpoints (for up to :data:`RESTART_WINDOW_SECONDS`)."""
+    pipeline.start()
+    lost_since: float | None = None
+    try:
+        while True:
+            time.sleep(1.0)
+            failed = pipeline.failure()
+            if failed is None:
+                if lost_since is not None and all(q.isActive for q in pipeline.queries):
+                    lost_since = None
+                continue
+            name, error = failed
+            log.error("query %s failed: %s", name, error)
+            pipeline.stop()
+            lost_since = lost_since or time.monotonic()
+            remaining = RESTART_WINDOW_SECONDS - (time.monotonic() - lost_since)
+            try:
+                asyncio.run(require_kafka(config.kafka, max(remaining, 1.0)))
+            except KafkaUnavailableError as unavailable:
+                raise SeedstreamError(
+                    f"the streaming query {name} failed and Kafka did not come back: {unavailable}"
+                ) from None
+            if remaining <= 0 or "kafka" not in str(error).lower():
+                raise SeedstreamError(f"the streaming query {name} failed: {first_line(error)}")
+            log.warning("restarting every query from its checkpoint after %s failed", name)
+            pipeline.start()
+    except KeyboardInterrupt:
+        pipeline.stop()
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

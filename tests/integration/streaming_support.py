@@ -19,6 +19,7 @@ from producer.generation.clock import format_instant
 from producer.generation.scenarios.registry import get_scenario
 from producer.generation.testing import DEFAULT_EPOCH, make_config
 from producer.kafka.topics import ensure_topics, topic_layouts
+from producer.stack.broker import free_port
 from tests.fixtures.runtime import SEEDSTREAM
 
 if TYPE_CHECKING:
@@ -37,11 +38,18 @@ class StreamCase:
     data_dir: Path
     bootstrap: str
     prefix: str
+    preset: str = "small"
 
     @property
     def topics(self) -> dict[str, str]:
+        """Role → Kafka topic (scenarios with one topic per role)."""
         scenario = get_scenario(self.config.scenario)
         return dict(scenario.topic_names(self.prefix).names())
+
+    @property
+    def all_topics(self) -> dict[str, str]:
+        """Scenario topic name → Kafka topic, in publishing order."""
+        return get_scenario(self.config.scenario).topic_names(self.prefix).all_names()
 
     @property
     def env(self) -> dict[str, str]:
@@ -70,7 +78,7 @@ def make_case(
         streaming__shuffle_partitions=2,
         **overrides,
     )
-    return StreamCase(config, data_dir, bootstrap, prefix)
+    return StreamCase(config, data_dir, bootstrap, prefix, preset)
 
 
 def create_topics(case: StreamCase) -> None:
@@ -114,7 +122,7 @@ def produce_backfill(case: StreamCase, intervals: int, epoch: datetime = DEFAULT
         case,
         "produce",
         "--config",
-        "small",
+        case.preset,
         "--bootstrap-servers",
         case.bootstrap,
         "--data-dir",
@@ -124,7 +132,7 @@ def produce_backfill(case: StreamCase, intervals: int, epoch: datetime = DEFAULT
         "--to",
         format_instant(epoch + intervals * length),
         "--api-port",
-        "0",
+        str(free_port()),
     )
     assert result.returncode == 0, result.stderr
 
@@ -132,14 +140,15 @@ def produce_backfill(case: StreamCase, intervals: int, epoch: datetime = DEFAULT
 def generate(
     case: StreamCase, intervals: int, epoch: datetime = DEFAULT_EPOCH
 ) -> dict[str, list[dict[str, Any]]]:
-    """``seedstream generate`` output by role: entities, events, ground_truth (parsed JSON lines)."""
+    """``seedstream generate`` output (parsed JSON lines) by scenario topic name, and by role for the
+    roles that have one topic (entities, events, ground_truth)."""
     length = get_scenario(case.config.scenario).interval_length(case.config)
     out = case.data_dir / "generated"
     result = run_cli(
         case,
         "generate",
         "--config",
-        "small",
+        case.preset,
         "--from",
         format_instant(epoch),
         "--to",
@@ -148,10 +157,17 @@ def generate(
         str(out),
     )
     assert result.returncode == 0, result.stderr
-    return {
-        role: [json.loads(line) for line in (out / f"{topic}.jsonl").read_text().splitlines()]
-        for role, topic in case.topics.items()
+    scenario = get_scenario(case.config.scenario)
+    by_topic = {
+        spec.name: [json.loads(line) for line in (out / f"{kafka}.jsonl").read_text().splitlines()]
+        for spec, kafka in zip(scenario.topics(), case.all_topics.values(), strict=True)
     }
+    output: dict[str, list[dict[str, Any]]] = dict(by_topic)
+    for role in ("entities", "events", "ground_truth"):
+        specs = [spec for spec in scenario.topics() if spec.role == role]
+        if len(specs) == 1:
+            output[role] = by_topic[specs[0].name]
+    return output
 
 
 def records_of(case: StreamCase, role: str, values: Iterable[dict[str, Any]], key: str) -> list[Record]:

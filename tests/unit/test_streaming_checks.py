@@ -1,4 +1,4 @@
-"""interval_checks on small static DataFrames: statuses, shard sums, closing by watermark; bronze shape."""
+"""Interval checks and the router on small static frames: statuses, shard sums, late, dedup; bronze shape."""
 
 from __future__ import annotations
 
@@ -7,38 +7,56 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from producer.config import load_config
 from streaming import checks
 from streaming.bronze import BRONZE_COLUMNS, to_bronze
+from streaming.contract import plan_for
+from streaming.router import route_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 pytestmark = pytest.mark.spark
 
-TYPES = ("start driving", "stopped driving", "delivered")
 NOW = datetime(2025, 11, 9, tzinfo=UTC)
+PLAN = plan_for(load_config("small"))
+A, B = "20251108T1200Z", "20251108T1215Z"
+OBSERVATIONS = (
+    "batch_id string, topic string, category_field string, category string, observed long, expected long, "
+    "shard string, shard_count int, event_time timestamp"
+)
 
 
-def intervals(spark: SparkSession, *batch_ids: str) -> DataFrame:
-    rows = []
-    for batch_id in batch_ids:
-        start = datetime.strptime(batch_id, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
-        rows.append((batch_id, start, start + timedelta(minutes=15)))
-    return spark.createDataFrame(rows, "batch_id string, interval_start timestamp, interval_end timestamp")
+def observations(spark: SparkSession, rows: list[tuple[object, ...]]) -> DataFrame:
+    return spark.createDataFrame(rows, OBSERVATIONS)
 
 
-def truth(spark: SparkSession, rows: list[tuple[str, str, dict[str, int]]]) -> DataFrame:
-    return spark.createDataFrame(rows, "batch_id string, shard string, event_type_counts map<string, bigint>")
+def start(batch_id: str) -> datetime:
+    return datetime.strptime(batch_id, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
 
 
-def events(spark: SparkSession, counts: dict[tuple[str, str], int]) -> DataFrame:
-    rows = [(batch_id, event_type) for (batch_id, event_type), n in counts.items() for _ in range(n)]
-    return spark.createDataFrame(rows, "batch_id string, event_type string")
+def seen(batch_id: str, category: str, n: int) -> tuple[object, ...]:
+    return (
+        batch_id,
+        "fleet.driver-events",
+        "event_type",
+        category,
+        n,
+        None,
+        None,
+        None,
+        start(batch_id) + timedelta(minutes=5),
+    )
+
+
+def truth(batch_id: str, category: str, n: int, shard: str = "0/1") -> tuple[object, ...]:
+    total = int(shard.split("/")[1])
+    return (batch_id, "fleet.driver-events", "event_type", category, 0, n, shard, total, start(batch_id))
 
 
 def by_key(frame: DataFrame) -> dict[tuple[str, str], tuple[object, ...]]:
     return {
-        (row.batch_id, row.event_type): (
+        (row.batch_id, row.category): (
             row.expected,
             row.observed,
             row.difference,
@@ -49,50 +67,69 @@ def by_key(frame: DataFrame) -> dict[tuple[str, str], tuple[object, ...]]:
     }
 
 
-def test_statuses_per_event_type(spark: SparkSession) -> None:
-    a = "20251108T1200Z"
-    result = checks.interval_checks(
-        intervals(spark, a),
-        truth(spark, [(a, "0/1", {"start driving": 2, "stopped driving": 1, "delivered": 0})]),
-        events(spark, {(a, "start driving"): 2, (a, "delivered"): 1}),
-        TYPES,
-        NOW,
-        NOW,
-    )
+def test_statuses_per_category(spark: SparkSession) -> None:
+    rows = [truth(A, "start driving", 2), truth(A, "stopped driving", 1), truth(A, "delivered", 0)]
+    rows += [seen(A, "start driving", 2), seen(A, "delivered", 1)]
+    result = checks.statuses(checks.aggregate(observations(spark, rows), PLAN), provisional=False)
     assert by_key(result) == {
-        (a, "start driving"): (2, 2, 0, checks.COMPLETE, "1/1"),
-        (a, "stopped driving"): (1, 0, -1, checks.MISSING, "1/1"),
-        (a, "delivered"): (0, 1, 1, checks.SURPLUS, "1/1"),
+        (A, "start driving"): (2, 2, 0, checks.COMPLETE, "1/1"),
+        (A, "stopped driving"): (1, 0, -1, checks.MISSING, "1/1"),
+        (A, "delivered"): (0, 1, 1, checks.SURPLUS, "1/1"),
     }
-
-
-def test_shard_records_are_summed_and_missing_truth_is_reported(spark: SparkSession) -> None:
-    a, b = "20251108T1200Z", "20251108T1215Z"
-    shards = [
-        (a, "0/2", {"start driving": 1, "stopped driving": 0, "delivered": 0}),
-        (a, "1/2", {"start driving": 2, "stopped driving": 1, "delivered": 0}),
-    ]
-    result = checks.interval_checks(
-        intervals(spark, a, b),
-        truth(spark, shards),
-        events(spark, {(a, "start driving"): 3, (a, "stopped driving"): 1, (b, "delivered"): 4}),
-        TYPES,
-        None,
-        NOW,
+    first = result.collect()[0]
+    assert (first.interval_start, first.interval_end, first.provisional) == (
+        datetime(2025, 11, 8, 12, 0),
+        datetime(2025, 11, 8, 12, 15),
+        False,
     )
-    rows = by_key(result)
-    assert rows[(a, "start driving")] == (3, 3, 0, checks.COMPLETE, "2/2")
-    assert rows[(a, "delivered")] == (0, 0, 0, checks.COMPLETE, "2/2")
-    assert rows[(b, "delivered")] == (None, 4, None, checks.NO_GROUND_TRUTH, None)
-    assert len(rows) == 6
 
 
-def test_only_intervals_whose_end_plus_lateness_the_watermark_passed_are_closed(spark: SparkSession) -> None:
-    frame = intervals(spark, "20251108T1200Z", "20251108T1215Z")
-    watermark = datetime(2025, 11, 8, 12, 20, tzinfo=UTC)
-    assert [r.batch_id for r in checks.closed(frame, watermark, timedelta(0)).collect()] == ["20251108T1200Z"]
-    assert checks.closed(frame, watermark, timedelta(minutes=6)).count() == 0
-    assert checks.closed(frame, None, timedelta(minutes=6)).count() == 2
+def test_shards_are_summed_a_repeated_record_counts_once_and_missing_truth_is_reported(
+    spark: SparkSession,
+) -> None:
+    rows = [
+        truth(A, "start driving", 1, "0/2"),
+        truth(A, "start driving", 2, "1/2"),
+        truth(A, "start driving", 2, "1/2"),
+    ]
+    rows += [seen(A, "start driving", 3), seen(B, "delivered", 4)]
+    result = by_key(checks.statuses(checks.aggregate(observations(spark, rows), PLAN), provisional=True))
+    assert result[(A, "start driving")] == (3, 3, 0, checks.COMPLETE, "2/2")
+    assert result[(B, "delivered")] == (None, 4, None, checks.NO_GROUND_TRUTH, None)
+
+
+def test_interval_summaries_take_the_worst_status() -> None:
+    rows = [
+        {"batch_id": A, "status": checks.COMPLETE, "category_field": None, "expected": 3, "observed": 3, "provisional": False},  # noqa: E501
+        {"batch_id": A, "status": checks.MISSING, "category_field": "event_type", "expected": 1, "observed": 0, "provisional": False},  # noqa: E501
+    ]  # fmt: skip
+    assert checks.interval_summaries(rows) == [
+        {"batch_id": A, "status": checks.MISSING, "expected": 3, "observed": 3, "provisional": False}
+    ]
+
+
+def test_router_flags_late_drops_duplicates_and_evicts_below_the_watermark() -> None:
+    import pandas as pd
+
+    us = 1_000_000
+    frame = pd.DataFrame(
+        {
+            "partition": [0, 0, 1, 0, 0, 0],
+            "offset": [5, 1, 0, 2, 3, 4],
+            "_record_id": ["a", "a", "b", "c", "old", None],
+            "_event_time": pd.to_datetime([20 * us, 20 * us, 30 * us, 40 * us, 5 * us, None], unit="us"),
+        }
+    )
+    out, ids, times = route_frame(frame, ["c", "gone"], [25 * us, 9 * us], watermark_ms=10_000)
+    kept = out[~out["_late"]]
+    assert sorted(kept["offset"].tolist()) == [
+        0,
+        1,
+        4,
+    ]  # a (first copy), b, and the row without an event time
+    assert out[out["_late"]]["_record_id"].tolist() == ["old"]
+    assert set(out["_watermark_ms"]) == {10_000}
+    assert dict(zip(ids, times, strict=True)) == {"c": 25 * us, "a": 20 * us, "b": 30 * us}
 
 
 def test_bronze_keeps_raw_key_value_headers_and_lineage(spark: SparkSession) -> None:

@@ -1,26 +1,28 @@
-"""silver's pure transformations on small static DataFrames: parsing, validation, dedup, latest-wins."""
+"""silver's pure transformations on small static DataFrames: parsing, validation, references, latest-wins."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pyspark.sql import functions as F
 
+from producer.config import load_config
 from producer.generation.scenarios.fleet.models import Company, DriverEvent, DriverEventBatch
-from streaming import silver
+from streaming import silver, validation
+from streaming.contract import plan_for
 from streaming.schemas import field_rules, parse_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from streaming.contract import PipelinePlan
+
 pytestmark = pytest.mark.spark
 
-BRONZE_SCHEMA = (
-    "key string, value string, topic string, partition int, offset long, kafka_timestamp timestamp, "
-    "headers array<struct<key: string, value: string>>, ingest_time timestamp, ingest_date date"
-)
+KAFKA_SCHEMA = "key string, value string, topic string, partition int, offset long, timestamp timestamp"
 COMPANY = "0b4b2f6e-9a0c-4c3e-8f7a-0123456789ab"
 OTHER_COMPANY = "11111111-2222-4333-8444-555555555555"
 EVENT = {
@@ -33,11 +35,17 @@ EVENT = {
     "batch_id": "20251108T1215Z",
 }
 NOW = datetime(2025, 11, 9, tzinfo=UTC)
+BATCH = "20251108T1215Z"
+UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+TYPES = ["start driving", "stopped driving", "delivered"]
+OUTSIDE = "timestamp: not in [start, end) of the interval batch_id names"
+PLAN = plan_for(load_config("small"))
+EVENTS, COMPANIES = PLAN.by_name("fleet.driver-events"), PLAN.by_name("fleet.companies")
 
 
-def bronze(spark: SparkSession, values: list[str | None], topic: str = "fleet.driver-events") -> DataFrame:
-    rows = [("k", value, topic, 0, offset, NOW, [], NOW, NOW.date()) for offset, value in enumerate(values)]
-    return spark.createDataFrame(rows, BRONZE_SCHEMA)
+def parsed(spark: SparkSession, values: list[str | None], topic: str = "fleet.driver-events") -> DataFrame:
+    rows = [("k", value, topic, 0, offset, NOW) for offset, value in enumerate(values)]
+    return validation.parse(validation.kafka_rows(spark.createDataFrame(rows, KAFKA_SCHEMA)), PLAN)
 
 
 def event(**changes: Any) -> str:
@@ -45,12 +53,8 @@ def event(**changes: Any) -> str:
     return json.dumps({key: value for key, value in record.items() if value is not ...})
 
 
-def companies(spark: SparkSession, created_at: datetime = datetime(2025, 11, 8, tzinfo=UTC)) -> DataFrame:
-    return spark.createDataFrame([(COMPANY, created_at)], "company_id string, created_at timestamp")
-
-
-def reasons(frame: DataFrame) -> list[str | None]:
-    return [row.reason for row in frame.orderBy("offset").collect()]
+def verdicts(frame: DataFrame) -> list[tuple[str | None, str | None]]:
+    return [(row.reason, row.detail) for row in frame.orderBy("offset").collect()]
 
 
 def test_rules_and_spark_schema_come_from_the_model() -> None:
@@ -58,131 +62,110 @@ def test_rules_and_spark_schema_come_from_the_model() -> None:
     schema = parse_schema(DriverEventBatch)
     assert schema["event_count"].dataType.simpleString() == "bigint"
     assert schema["event_type_counts"].dataType.simpleString() == "map<string,bigint>"
-    assert schema["interval_start"].dataType.simpleString() == "string"
     assert {rule.name for rule in field_rules(Company) if rule.required} == {"company_id", "created_at"}
 
 
 def test_a_valid_event_parses_to_typed_columns(spark: SparkSession) -> None:
-    parsed = silver.parse_records(bronze(spark, [event()]), DriverEvent).collect()
-    assert parsed[0].reason is None
-    assert parsed[0].timestamp == datetime(2025, 11, 8, 12, 20)
-    assert parsed[0].event_id == EVENT["event_id"]
+    row = validation.typed_rows(parsed(spark, [event()]), EVENTS).collect()[0]
+    assert row.timestamp == datetime(2025, 11, 8, 12, 20)
+    assert (row.event_id, row.source_offset) == (EVENT["event_id"], 0)
+    assert parsed(spark, [event()]).collect()[0]._record_id == EVENT["event_id"]
 
 
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [
-        ("not json", silver.UNPARSEABLE),
-        ("[1, 2]", silver.UNPARSEABLE),
-        ('"a string"', silver.UNPARSEABLE),
-        (None, silver.UNPARSEABLE),
-        (event(event_id=...), silver.SCHEMA_VIOLATION),
-        (event(event_id=None), silver.SCHEMA_VIOLATION),
-        (event(event_id="not-a-uuid"), silver.SCHEMA_VIOLATION),
-        (event(timestamp="yesterday"), silver.SCHEMA_VIOLATION),
-        (event(timestamp="2025-11-08T12:20:00"), silver.SCHEMA_VIOLATION),
-        (event(timestamp=12), silver.SCHEMA_VIOLATION),
-        (event(extra="field"), silver.SCHEMA_VIOLATION),
-        (event(event_type="parked"), silver.UNKNOWN_EVENT_TYPE),
-    ],
-)
-def test_bad_records_get_their_reason(spark: SparkSession, value: str | None, reason: str) -> None:
-    assert reasons(silver.parse_records(bronze(spark, [value]), DriverEvent)) == [reason]
+BAD_EVENTS = [
+    ("not json", validation.UNPARSEABLE, "value: not a UTF-8 JSON object"),
+    ("[1, 2]", validation.UNPARSEABLE, "value: not a UTF-8 JSON object"),
+    (None, validation.UNPARSEABLE, "value: not a UTF-8 JSON object"),
+    (event(event_id=...), validation.SCHEMA_VIOLATION, "event_id: required field missing"),
+    (event(event_id=None), validation.SCHEMA_VIOLATION, "event_id: null or not a JSON string"),
+    (event(event_id="x"), validation.SCHEMA_VIOLATION, f"event_id: not {UUID}"),
+    (event(timestamp="yesterday"), validation.SCHEMA_VIOLATION, "timestamp: not an ISO 8601 instant"),
+    (event(extra="field"), validation.SCHEMA_VIOLATION, "unknown field extra"),
+    (event(event_type="parked"), validation.UNKNOWN_CATEGORY, f"event_type: not one of {TYPES}"),
+    (event(batch_id="soon"), validation.SCHEMA_VIOLATION, f"batch_id: not an interval id like {BATCH}"),
+    (event(timestamp="2025-11-08T12:30:00.000000Z"), validation.OUTSIDE_INTERVAL, OUTSIDE),
+]
+
+
+def test_bad_records_get_their_reason_and_a_detail_naming_the_field(spark: SparkSession) -> None:
+    values = [value for value, _, _ in BAD_EVENTS]
+    assert verdicts(parsed(spark, values)) == [(reason, detail) for _, reason, detail in BAD_EVENTS]
 
 
 def test_ground_truth_rules_minimum_and_map_keys(spark: SparkSession) -> None:
     good = {
-        "batch_id": "20251108T1215Z",
-        "interval_start": "2025-11-08T12:15:00.000000Z",
-        "interval_end": "2025-11-08T12:30:00.000000Z",
-        "event_count": 3,
+        "batch_id": "20251108T1215Z", "interval_start": "2025-11-08T12:15:00.000000Z",
+        "interval_end": "2025-11-08T12:30:00.000000Z", "event_count": 3,
         "event_type_counts": {"start driving": 1, "stopped driving": 1, "delivered": 1},
-        "eligible_companies": 1,
-        "seed": 1,
-        "shard": "0/1",
-        "generation_time": "2025-11-08T12:30:00.000000Z",
-    }
+        "eligible_companies": 1, "seed": 1, "shard": "0/1", "generation_time": "2025-11-08T12:30:00.000000Z",
+    }  # fmt: skip
     values = [
         json.dumps(good),
         json.dumps({**good, "event_count": -1}),
         json.dumps({**good, "event_type_counts": {"parked": 1}}),
-        json.dumps({**good, "shard": "first"}),
         json.dumps({**good, "event_count": 2.5}),
     ]
-    parsed = silver.parse_records(bronze(spark, values, "fleet.driver-batches"), DriverEventBatch)
-    assert reasons(parsed) == [None] + [silver.SCHEMA_VIOLATION] * 4
+    assert verdicts(parsed(spark, values, "fleet.driver-batches")) == [
+        (None, None),
+        (validation.SCHEMA_VIOLATION, "event_count: < 0"),
+        (validation.SCHEMA_VIOLATION, "event_type_counts: unknown key parked"),
+        (validation.SCHEMA_VIOLATION, "event_count: null or not a JSON integer"),
+    ]
 
 
-def validate(
-    spark: SparkSession, values: list[str], watermark: datetime | None = None, **kw: Any
+def references(
+    spark: SparkSession, plan: PipelinePlan, values: list[str], created: datetime, late: bool = False
 ) -> DataFrame:
-    parsed = silver.parse_records(bronze(spark, values), DriverEvent)
-    return silver.validate_events(parsed, kw.get("known", companies(spark)), timedelta(minutes=15), watermark)
+    frame = (
+        parsed(spark, values)
+        .withColumn("_late", F.lit(late))
+        .withColumn("_watermark_ms", F.lit(0).cast("long"))
+    )
+    companies = spark.createDataFrame(
+        [(COMPANY, created, created, True)],
+        "company_id string, valid_from timestamp, created_at timestamp, active boolean",
+    )
+    return silver.check_references(frame, EVENTS, plan, {"fleet.companies": companies})
 
 
-def test_interval_company_and_watermark_checks(spark: SparkSession) -> None:
+def test_references_unknown_not_yet_valid_then_late(spark: SparkSession) -> None:
+    before = datetime(2025, 11, 8, 12, 14, 59, tzinfo=UTC)
+    stranger = event(company_id=OTHER_COMPANY, driver_id=f"DRV-{OTHER_COMPANY}-001")
+    assert verdicts(references(spark, PLAN, [event(), stranger], before)) == [
+        (None, None),
+        (validation.UNKNOWN_REFERENCE, "company_id: no fleet.companies entity with this key"),
+    ]
+    at_start = datetime(2025, 11, 8, 12, 15, tzinfo=UTC)
+    created_late = "company_id: the fleet.companies entity was created at or after the interval start"
+    assert verdicts(references(spark, PLAN, [event()], at_start)) == [
+        (validation.REFERENCE_NOT_YET_VALID, created_late)
+    ]
+    late = verdicts(references(spark, PLAN, [event()], before, late=True))
+    assert late == [(validation.LATE, "timestamp: at or before the watermark 1970-01-01T00:00:00.000000Z")]
+
+
+def test_latest_version_wins_and_valid_from_is_the_first(spark: SparkSession) -> None:
     values = [
-        event(),
-        event(timestamp="2025-11-08T12:30:00.000000Z"),
-        event(timestamp="2025-11-08T12:14:59.999999Z"),
-        event(company_id=OTHER_COMPANY, driver_id=f"DRV-{OTHER_COMPANY}-001"),
-        event(batch_id="soon"),
-        event(event_type="parked", timestamp="2025-11-08T13:00:00.000000Z"),
+        json.dumps({"company_id": COMPANY, "created_at": "2025-11-08T01:00:00.000000Z", "active": True}),
+        json.dumps({"company_id": COMPANY, "created_at": "2025-11-08T00:00:00.000000Z", "active": False}),
     ]
-    assert reasons(validate(spark, values)) == [
-        None,
-        silver.OUTSIDE_INTERVAL,
-        silver.OUTSIDE_INTERVAL,
-        silver.UNKNOWN_COMPANY,
-        silver.SCHEMA_VIOLATION,
-        silver.UNKNOWN_EVENT_TYPE,
+    rows = validation.typed_rows(parsed(spark, values, "fleet.companies"), COMPANIES)
+    latest = silver.latest_versions(rows, COMPANIES).collect()
+    assert [(r.company_id, r.active, r.valid_from) for r in latest] == [
+        (COMPANY, True, datetime(2025, 11, 8))
     ]
-
-
-def test_company_created_at_or_after_interval_start_is_not_yet_onboarded(spark: SparkSession) -> None:
-    at_start = companies(spark, datetime(2025, 11, 8, 12, 15, tzinfo=UTC))
-    assert reasons(validate(spark, [event()], known=at_start)) == [silver.COMPANY_NOT_YET_ONBOARDED]
-    before = companies(spark, datetime(2025, 11, 8, 12, 14, 59, tzinfo=UTC))
-    assert reasons(validate(spark, [event()], known=before)) == [None]
-
-
-def test_events_older_than_the_watermark_are_late(spark: SparkSession) -> None:
-    values = [event(), event(timestamp="2025-11-08T12:25:00.000000Z")]
-    watermark = datetime(2025, 11, 8, 12, 21, tzinfo=UTC)
-    assert reasons(validate(spark, values, watermark)) == [silver.LATE, None]
 
 
 def test_quarantine_keeps_the_raw_payload_and_source(spark: SparkSession) -> None:
-    rows = silver.quarantine(validate(spark, [event(), "oops"])).collect()
+    rows = validation.quarantine_rows(parsed(spark, [event(), "oops"])).collect()
     assert [(row.reason, row.raw_value, row.source_offset, row.source_topic) for row in rows] == [
-        (silver.UNPARSEABLE, "oops", 1, "fleet.driver-events")
+        (validation.UNPARSEABLE, "oops", 1, "fleet.driver-events")
     ]
 
 
-def test_dedup_keeps_one_per_event_id_and_drops_ids_silver_has(spark: SparkSession) -> None:
-    second = "7f1c1e0a-3b6a-4f7e-9d2b-0a1b2c3d4e5f"
-    third = "8f1c1e0a-3b6a-4f7e-9d2b-0a1b2c3d4e5f"
-    valid = silver.valid(validate(spark, [event(), event(), event(event_id=second), event(event_id=third)]))
-    existing = spark.createDataFrame([(third,)], "event_id string")
-    rows = silver.dedup_events(valid, existing).orderBy("source_offset").collect()
-    assert [(row.event_id, row.source_offset) for row in rows] == [(EVENT["event_id"], 0), (second, 2)]
-
-
-def test_latest_record_per_key_wins(spark: SparkSession) -> None:
-    values = [
-        json.dumps({"company_id": COMPANY, "created_at": "2025-11-08T00:00:00.000000Z", "active": True}),
-        json.dumps({"company_id": COMPANY, "created_at": "2025-11-08T00:00:00.000000Z", "active": False}),
-    ]
-    parsed = silver.valid(silver.parse_records(bronze(spark, values, "fleet.companies"), Company))
-    rows = silver.latest_per_key(parsed, ["company_id"]).collect()
-    assert [(row.company_id, row.active) for row in rows] == [(COMPANY, False)]
-
-
-def test_interval_start_of_batch_ids(spark: SparkSession) -> None:
-    frame = spark.createDataFrame([("20251108T1215Z",), ("20251108T121505Z",), ("x",)], "batch_id string")
-    rows = frame.select(silver.interval_start_of(frame.batch_id).alias("start")).collect()
-    assert [row.start for row in rows] == [
-        datetime(2025, 11, 8, 12, 15),
-        datetime(2025, 11, 8, 12, 15, 5),
-        None,
-    ]
+def test_observations_count_per_declared_dimension(spark: SparkSession) -> None:
+    frame = parsed(spark, [event(), event(event_type="start driving")])
+    rows = silver.event_observations(frame, PLAN, 7)
+    assert rows is not None
+    got = {(r.category_field, r.category): r.observed for r in rows.collect()}
+    assert got == {(None, None): 2, ("event_type", "delivered"): 1, ("event_type", "start driving"): 1}

@@ -8,9 +8,10 @@ declarations instead of knowing any scenario::
     event_count: Annotated[int, Counts("fleet.driver-events")]    # ground truth: events of a topic
     event_type_counts: Annotated[dict[EventType, int], Counts("fleet.driver-events", "event_type")]
     accounts_changed: Annotated[int, EntityChanges("tapflow.accounts")]
+    active: Annotated[bool, Active()] = True                      # entity: still active?
 
 Each marker also writes itself into the field's JSON Schema (``x-references``, ``x-category``,
-``x-counts``, ``x-entity-changes``), so ``schemas/`` carries the same facts for other tools.
+``x-counts``, ``x-entity-changes``, ``x-active``), so ``schemas/`` carries the same facts for other tools.
 Topic names are the scenario's names, without the configurable prefix.
 """
 
@@ -85,6 +86,22 @@ class EntityChanges(_Marker):
         return {"x-entity-changes": self.topic}
 
 
+@dataclass(frozen=True)
+class Active(_Marker):
+    """An entity field saying whether the entity is still active: a ``bool`` (active when true), or a
+    categorical field whose ``values`` count as active.
+
+    Optional: without it every entity is active once created. The streaming job rejects an event as
+    ``reference_not_yet_valid`` when the referenced entity's latest version is inactive and dates from
+    at or before the start of the event's interval.
+    """
+
+    values: tuple[str, ...] = ()
+
+    def schema_extra(self) -> dict[str, Any]:
+        return {"x-active": list(self.values) if self.values else True}
+
+
 def _markers(model: type[BaseModel], kind: type[_Marker]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name, field in model.model_fields.items():
@@ -123,3 +140,11 @@ def counts(model: type[BaseModel]) -> dict[str, Counts]:
 def entity_changes(model: type[BaseModel]) -> dict[str, str]:
     """Ground-truth field → the entity topic whose creations and changes it counts."""
     return {name: marker.topic for name, marker in _markers(model, EntityChanges).items()}
+
+
+def active_field(model: type[BaseModel]) -> tuple[str, tuple[str, ...]] | None:
+    """The entity's :class:`Active` field and its active values (empty: a bool, active when true)."""
+    found = _markers(model, Active)
+    if len(found) > 1:
+        raise ValueError(f"{model.__name__} declares {len(found)} Active fields; at most one")
+    return next(((name, marker.values) for name, marker in found.items()), None)

@@ -1,0 +1,246 @@
+"""Parse every Kafka record once and apply the checks that need nothing but the record itself.
+
+Pure ``DataFrame -> DataFrame`` functions. :func:`parse` turns Kafka rows of any of the scenario's
+topics into one flat frame: lineage, the raw key and value, each topic's typed fields in columns
+``_c<topic>_<field>`` (null on other topics' rows), and the first failing check as ``reason`` and
+``detail`` (null when the record passed). ``from_json`` runs once per record, only with its own
+topic's schema (a ``CASE`` on the topic), in PERMISSIVE mode, so nothing here can fail a query;
+``json_object_keys`` tokenizes the value once more to find unknown and wrongly typed fields.
+
+Reasons, in the order they are tried (intrinsic faults first; references and timing come later in
+:mod:`streaming.silver` and :mod:`streaming.router`): ``unparseable`` (no UTF-8 JSON object),
+``schema_violation`` (missing, null, unknown or wrongly typed field, pattern, minimum, bad instant,
+unknown map key, a value outside a non-categorical enum, an unparseable ``batch_id``),
+``unknown_category`` (a declared category with a value outside its ``Literal``), and for events
+``outside_interval`` (event time not in the interval its ``batch_id`` names). Every rejected row's
+``detail`` names the field.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from producer.generation.clock import to_micros_delta
+from streaming.contract import INTERVAL_FIELD, PipelinePlan, TopicPlan
+from streaming.schemas import CORRUPT_RECORD, ISO_INSTANT_PATTERN, FieldRule, allows_extra, parse_schema
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+UNPARSEABLE = "unparseable"
+SCHEMA_VIOLATION = "schema_violation"
+UNKNOWN_CATEGORY = "unknown_category"
+OUTSIDE_INTERVAL = "outside_interval"
+UNKNOWN_REFERENCE = "unknown_reference"
+REFERENCE_NOT_YET_VALID = "reference_not_yet_valid"
+LATE = "late"
+REASONS = (
+    UNPARSEABLE,
+    SCHEMA_VIOLATION,
+    UNKNOWN_CATEGORY,
+    OUTSIDE_INTERVAL,
+    UNKNOWN_REFERENCE,
+    REFERENCE_NOT_YET_VALID,
+    LATE,
+)
+
+BATCH_ID_FORMATS = ("yyyyMMdd'T'HHmm'Z'", "yyyyMMdd'T'HHmmss'Z'", "yyyyMMdd'T'HHmmss.SSSSSS'Z'")
+LINEAGE = ("topic", "partition", "offset", "kafka_timestamp", "ingest_time")
+
+Check = tuple["Column", str, "Column | str"]
+"""(failed?, reason, detail) — the detail a literal or a column."""
+
+
+def kafka_rows(kafka_records: DataFrame) -> DataFrame:
+    """Kafka source rows → raw key and value as strings, lineage, and the micro-batch's ingest time."""
+    return kafka_records.select(
+        F.col("key").cast("string").alias("key"),
+        F.col("value").cast("string").alias("value"),
+        F.col("topic"),
+        F.col("partition"),
+        F.col("offset"),
+        F.col("timestamp").alias("kafka_timestamp"),
+        F.current_timestamp().alias("ingest_time"),
+    )
+
+
+def first_failure(checks: list[Check]) -> tuple[Column, Column]:
+    """``(reason, detail)`` of the first failing check, both null when none fails."""
+    reason: Column = F.lit(None).cast("string")
+    detail: Column = F.lit(None).cast("string")
+    for failed, code, text in reversed(checks):
+        reason = F.when(failed, F.lit(code)).otherwise(reason)
+        detail = F.when(failed, text if not isinstance(text, str) else F.lit(text)).otherwise(detail)
+    return reason, detail
+
+
+def interval_start_of(batch_id: Column) -> Column:
+    """The interval start a batch id names (``20251108T1215Z`` → 2025-11-08 12:15 UTC), or null."""
+    return F.coalesce(*(F.try_to_timestamp(batch_id, F.lit(fmt)) for fmt in BATCH_ID_FORMATS))
+
+
+def plus(instant: Column, duration: timedelta) -> Column:
+    """``instant + duration`` at microsecond precision."""
+    return F.timestamp_micros(F.unix_micros(instant) + F.lit(to_micros_delta(duration)))
+
+
+def _field_checks(topic: TopicPlan, rule: FieldRule, record: Column, keys: Column) -> list[Check]:
+    value = record[rule.name]
+    name = rule.name
+    present = value.isNotNull()
+    checks: list[Check] = []
+    if rule.required:
+        checks.append((~F.array_contains(keys, name), SCHEMA_VIOLATION, f"{name}: required field missing"))
+    checks.append(
+        (
+            F.array_contains(keys, name) & value.isNull(),
+            SCHEMA_VIOLATION,
+            f"{name}: null or not a JSON {rule.json_type}",
+        )
+    )
+    if rule.pattern is not None:
+        checks.append((present & ~value.rlike(rule.pattern), SCHEMA_VIOLATION, f"{name}: not {rule.pattern}"))
+    if rule.timestamp:
+        bad_instant = ~value.rlike(ISO_INSTANT_PATTERN) | F.try_to_timestamp(value).isNull()
+        checks.append((present & bad_instant, SCHEMA_VIOLATION, f"{name}: not an ISO 8601 instant"))
+    if rule.minimum is not None:
+        checks.append(
+            (present & (value < F.lit(rule.minimum)), SCHEMA_VIOLATION, f"{name}: < {rule.minimum}")
+        )
+    if rule.map_keys is not None:
+        unknown = F.array_except(F.map_keys(value), F.array(*map(F.lit, rule.map_keys)))
+        checks.append(
+            (
+                present & (F.size(unknown) > 0),
+                SCHEMA_VIOLATION,
+                F.concat(F.lit(f"{name}: unknown key "), unknown[0]),
+            )
+        )
+    if rule.enum is not None:
+        code = UNKNOWN_CATEGORY if name in topic.categories else SCHEMA_VIOLATION
+        checks.append((present & ~value.isin(*rule.enum), code, f"{name}: not one of {list(rule.enum)}"))
+    return checks
+
+
+def _topic_checks(topic: TopicPlan, record: Column, keys: Column, interval: timedelta) -> list[Check]:
+    checks: list[Check] = [
+        (record.isNull(), UNPARSEABLE, "value: not a JSON object of this topic"),
+    ]
+    if not allows_extra(topic.spec.model):
+        unknown = F.array_except(keys, F.array(*(F.lit(rule.name) for rule in topic.rules)))
+        checks.append((F.size(unknown) > 0, SCHEMA_VIOLATION, F.concat(F.lit("unknown field "), unknown[0])))
+    for rule in topic.rules:
+        checks.extend(_field_checks(topic, rule, record, keys))
+    checks.append(
+        (record[CORRUPT_RECORD].isNotNull(), SCHEMA_VIOLATION, "value: a field has the wrong JSON type")
+    )
+    if topic.role in ("events", "ground_truth"):
+        start = interval_start_of(record[INTERVAL_FIELD])
+        checks.append(
+            (start.isNull(), SCHEMA_VIOLATION, f"{INTERVAL_FIELD}: not an interval id like 20251108T1215Z")
+        )
+    if topic.role == "events":
+        start = interval_start_of(record[INTERVAL_FIELD])
+        instant = F.try_to_timestamp(record[topic.time_field])
+        outside = (instant < start) | (instant >= plus(start, interval))
+        checks.append(
+            (
+                outside,
+                OUTSIDE_INTERVAL,
+                f"{topic.time_field}: not in [start, end) of the interval {INTERVAL_FIELD} names",
+            )
+        )
+    return checks
+
+
+def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
+    """:func:`kafka_rows` output → the flat parsed frame (see the module docstring).
+
+    Adds ``_t`` (the topic's index), ``_interval_start`` (events and ground truth), ``_event_time``
+    and ``_record_id`` (events that passed every check here; null otherwise).
+    """
+    value = F.col("value")
+    keys = F.expr("json_object_keys(value)")
+    topic_index: Column = F.lit(None).cast("int")
+    for topic in reversed(plan.topics):
+        topic_index = F.when(F.col("topic") == topic.kafka_topic, F.lit(topic.index)).otherwise(topic_index)
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+    frame = rows.withColumn("_t", topic_index).withColumn("_keys", keys)
+    for topic in plan.topics:
+        frame = frame.withColumn(
+            f"_p{topic.index}",
+            F.when(F.col("_t") == topic.index, F.from_json(value, parse_schema(topic.spec.model), options)),
+        )
+    unparseable = value.isNull() | ~F.is_valid_utf8(value) | F.col("_keys").isNull()
+    reason: Column = F.lit(None).cast("string")
+    detail: Column = F.lit(None).cast("string")
+    for topic in reversed(plan.topics):
+        topic_reason, topic_detail = first_failure(
+            [(unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object")]
+            + _topic_checks(topic, F.col(f"_p{topic.index}"), F.col("_keys"), plan.interval)
+        )
+        reason = F.when(F.col("_t") == topic.index, topic_reason).otherwise(reason)
+        detail = F.when(F.col("_t") == topic.index, topic_detail).otherwise(detail)
+    frame = frame.withColumn("reason", reason).withColumn("detail", detail)
+    typed: list[Column] = []
+    interval_start: Column = F.lit(None).cast("timestamp")
+    event_time: Column = F.lit(None).cast("timestamp")
+    record_id: Column = F.lit(None).cast("string")
+    valid = F.col("reason").isNull()
+    for topic in plan.topics:
+        record = F.col(f"_p{topic.index}")
+        for rule in topic.rules:
+            field = record[rule.name]
+            typed.append(
+                (F.try_to_timestamp(field) if rule.timestamp else field).alias(topic.column(rule.name))
+            )
+        mine = F.col("_t") == topic.index
+        if topic.role in ("events", "ground_truth"):
+            interval_start = F.when(mine, interval_start_of(record[INTERVAL_FIELD])).otherwise(interval_start)
+        if topic.role == "events":
+            event_time = F.when(mine & valid, F.try_to_timestamp(record[topic.time_field])).otherwise(
+                event_time
+            )
+            record_id = F.when(mine & valid, record[topic.id_field].cast("string")).otherwise(record_id)
+    return frame.select(
+        "_t",
+        *LINEAGE,
+        "key",
+        "value",
+        "reason",
+        "detail",
+        interval_start.alias("_interval_start"),
+        event_time.alias("_event_time"),
+        record_id.alias("_record_id"),
+        *typed,
+    )
+
+
+def typed_rows(frame: DataFrame, topic: TopicPlan) -> DataFrame:
+    """One topic's rows of the parsed frame as its model's fields plus lineage (renamed ``source_*``)."""
+    return frame.where(F.col("_t") == topic.index).select(
+        *(F.col(topic.column(rule.name)).alias(rule.name) for rule in topic.rules),
+        F.col("kafka_timestamp"),
+        F.col("partition").alias("source_partition"),
+        F.col("offset").alias("source_offset"),
+        F.col("ingest_time"),
+    )
+
+
+def quarantine_rows(frame: DataFrame) -> DataFrame:
+    """Rows with a reason, in the quarantine table's shape: reason, detail, source, raw payload."""
+    return frame.where(F.col("reason").isNotNull()).select(
+        F.col("reason"),
+        F.col("detail"),
+        F.col("topic").alias("source_topic"),
+        F.col("partition").alias("source_partition"),
+        F.col("offset").alias("source_offset"),
+        F.col("kafka_timestamp"),
+        F.col("key"),
+        F.col("value").alias("raw_value"),
+        F.col("ingest_time").alias("quarantined_at"),
+        F.to_date(F.col("ingest_time")).alias("quarantine_date"),
+    )
