@@ -18,10 +18,12 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 # One jar set per pom: the broker with its tools, and Spark's connectors. Never mixed.
+# Maven's console library writes colour resets (ESC[0m) on exit even with -B and style.color=never;
+# jansi.noreset (a JVM property, so in MAVEN_OPTS) keeps them off the terminal.
 $(JARS)/%/.resolved: deploy/jvm/%/pom.xml
 	@command -v mvn >/dev/null || { echo "Maven (mvn) is needed to fetch the JVM jars once: install maven" >&2; exit 2; }
 	rm -rf $(JARS)/$*.tmp && mkdir -p $(JARS)
-	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS))/$*.tmp
+	MAVEN_OPTS="$$MAVEN_OPTS -Djansi.noreset=true" mvn -q -B -Dstyle.color=never -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS))/$*.tmp
 	rm -rf $(JARS)/$* && mv $(JARS)/$*.tmp $(JARS)/$*
 	@touch $@
 

@@ -3,13 +3,17 @@
 Entity and event topics get ``kafka.partitions`` partitions; the ground-truth topic gets one, so
 its records stay in publishing order and the latest one is cheap to find. Entity topics are
 compacted (the latest record per key is the entity). Replication comes from ``kafka.replication_factor``.
+Creating returns once every new partition's leader answers, so the first reads and writes do not
+meet ``NotLeaderForPartitionError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from producer.config import KafkaConfig
@@ -74,6 +78,7 @@ async def ensure_topics(layouts: list[TopicLayout], kafka: KafkaConfig, timeout:
             admin.create_topics([layout.new_topic() for layout in missing], timeout_ms=int(timeout * 1000)),
             timeout=timeout,
         )
+        _raise_refusals(response.topic_errors)
     except AUTHENTICATION_FAILURES as error:
         raise KafkaAuthenticationError(authentication_message(kafka, error)) from None
     except FAILURES as error:
@@ -85,11 +90,37 @@ async def ensure_topics(layouts: list[TopicLayout], kafka: KafkaConfig, timeout:
         ) from None
     finally:
         await quietly(admin.close(), 5.0)
-    for topic, code, *rest in response.topic_errors:
+    await _wait_until_served(missing, kafka, timeout)
+    return [layout.name for layout in missing]
+
+
+def _raise_refusals(topic_errors: list[tuple[Any, ...]]) -> None:
+    """Raise for the first topic the broker refused to create (one that already exists is fine)."""
+    for topic, code, *rest in topic_errors:
         if code not in (0, TOPIC_ALREADY_EXISTS):
             detail = rest[0] if rest and rest[0] else f"error code {code}"
             raise SeedstreamError(
                 f"creating topic {topic} failed: {detail}; check kafka.partitions and "
                 "kafka.replication_factor against the cluster"
             )
-    return [layout.name for layout in missing]
+
+
+async def _wait_until_served(layouts: list[TopicLayout], kafka: KafkaConfig, timeout: float) -> None:
+    """Wait until the leader of every partition of the just-created ``layouts`` answers, at most ``timeout``.
+
+    Leaders are elected just after CreateTopics answers; a consumer that is assigned a partition
+    before then logs ``NotLeaderForPartitionError`` as an error (and retries). Asking for the end
+    offsets retries the same condition silently, so once it answers every partition is served.
+    Past the timeout the clients' own retries take over, so running out of time is not an error.
+    """
+    partitions = [
+        TopicPartition(layout.name, partition) for layout in layouts for partition in range(layout.partitions)
+    ]
+    consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False)
+    try:
+        await asyncio.wait_for(consumer.start(), timeout=timeout)
+        await asyncio.wait_for(consumer.end_offsets(partitions), timeout=timeout)
+    except FAILURES:
+        return
+    finally:
+        await quietly(consumer.stop(), 5.0)

@@ -35,6 +35,15 @@ from producer.errors import SeedstreamError
 from producer.stack.broker import LocalBroker
 
 STOP_GRACE_SECONDS = 20.0
+PLAIN_STATUS_SECONDS = 10.0
+"""How often ``up`` prints a status line when its output is not a terminal."""
+
+
+def plain_console() -> Console:
+    """A console for redirected output: no colour, no cursor movement, no live redraws, no wrapping."""
+    return Console(
+        file=sys.stderr, force_terminal=False, color_system=None, highlight=False, emoji=False, soft_wrap=True
+    )
 
 
 @dataclass
@@ -152,7 +161,9 @@ class Stack:
 
     def __init__(self, settings: UpSettings, console: Console | None = None) -> None:
         self.settings = settings
-        self.console = console or Console(stderr=True)
+        # a live table on a terminal; plain status lines when stderr is a file or a pipe
+        self.console = console or (Console(stderr=True) if sys.stderr.isatty() else plain_console())
+        self.live = self.console.is_terminal
         self.data_dir = settings.data_dir.resolve()
         self.files = DataDir(self.data_dir)
         self.logs_dir = self.files.logs_dir
@@ -193,7 +204,7 @@ class Stack:
                 self.console.print(f"using the local broker that already runs at {already.bootstrap}")
                 self.bootstrap = already.bootstrap
             else:
-                with self.console.status("starting the local Kafka broker"):
+                with self._step("starting the local Kafka broker"):
                     info = broker.start()
                 self.broker = broker
                 self.bootstrap = info.bootstrap
@@ -218,7 +229,13 @@ class Stack:
 
     def _spawn(self, name: str, arguments: list[str], env_overrides: dict[str, str] | None = None) -> Child:
         log_path = self.files.child_output(name)
-        env = {**os.environ, **self.settings.extra_env, **(env_overrides or {}), "PYTHONUNBUFFERED": "1"}
+        env = {
+            "PYSPARK_PYTHON": sys.executable,  # Spark's Python workers run in this virtualenv too
+            **os.environ,
+            **self.settings.extra_env,
+            **(env_overrides or {}),
+            "PYTHONUNBUFFERED": "1",
+        }
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "producer.cli", *arguments],
@@ -234,7 +251,7 @@ class Stack:
 
     def _wait_ready(self, child: Child, ready: Any, what: str) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout
-        with self.console.status(f"waiting for {what}"):
+        with self._step(f"waiting for {what}"):
             while time.monotonic() < deadline:
                 self._check_stop()
                 if not child.alive():
@@ -248,6 +265,16 @@ class Stack:
         raise SeedstreamError(
             f"timed out after {self.settings.ready_timeout:.0f} s waiting for {what}: see {child.log_path}"
         )
+
+    @contextmanager
+    def _step(self, what: str) -> Iterator[None]:
+        """A spinner on a terminal; one plain line otherwise."""
+        if self.live:
+            with self.console.status(what):
+                yield
+        else:
+            self.console.print(f"{what}…")
+            yield
 
     def _check_stop(self) -> None:
         if self._stop_requested:
@@ -268,6 +295,8 @@ class Stack:
         return True
 
     def _watch(self) -> int:
+        if not self.live:
+            return self._watch_plain()
         started = time.monotonic()
         with Live(self._render(), console=self.console, refresh_per_second=1, transient=False) as live:
             while not self._stop_requested:
@@ -285,6 +314,32 @@ class Stack:
                 live.update(self._render())
                 time.sleep(1.0)
         return 0
+
+    def _watch_plain(self) -> int:
+        """The watch loop for redirected output: where things are once, then a status line at times."""
+        started = time.monotonic()
+        self.console.print(self._render())
+        last_line = 0.0
+        while not self._stop_requested:
+            failed = next((child for child in self.children if not child.alive()), None)
+            if failed is not None:
+                self.console.print(
+                    f"{failed.name} exited with status {failed.process.returncode}:\n"
+                    f"{failed.log_tail(8)}\n(full log: {failed.log_path})"
+                )
+                return 1
+            if self.settings.run_for is not None and time.monotonic() - started > self.settings.run_for:
+                break
+            self._poll()
+            if time.monotonic() - last_line >= PLAIN_STATUS_SECONDS:
+                self.console.print(self.status_line())
+                last_line = time.monotonic()
+            time.sleep(1.0)
+        return 0
+
+    def status_line(self) -> str:
+        """The console's numbers on one line: ``status: producer running; events produced 1,204; …``."""
+        return "status: " + "; ".join(f"{key} {value}" for key, value in self.status.items())
 
     def _stop_all(self) -> None:
         for child in reversed(self.children):

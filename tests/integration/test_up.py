@@ -104,7 +104,11 @@ def test_up_runs_the_whole_stack_and_stops_cleanly(spark: SparkSession, tmp_path
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env={**os.environ, "COLUMNS": "120"}
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env={**os.environ, "COLUMNS": "120", "FORCE_COLOR": "1"},  # colour is still off: not a TTY
         )
     api = f"http://127.0.0.1:{ports['api']}"
     try:
@@ -161,7 +165,12 @@ def test_up_runs_the_whole_stack_and_stops_cleanly(spark: SparkSession, tmp_path
         except subprocess.TimeoutExpired:
             process.kill()
             pytest.fail(f"seedstream up did not stop within 90 s:\n{log.read_text(errors='replace')[-3000:]}")
-    assert status == 0, log.read_text(errors="replace")[-3000:]
+    output = log.read_text(errors="replace")
+    assert status == 0, output[-3000:]
+    # redirected output: plain lines (no colours, no cursor movement), status lines, a final newline
+    assert "\x1b" not in output, repr(output[-3000:])
+    assert output.endswith("stopped\n"), repr(output[-300:])
+    assert "status: producer running;" in output, output[-3000:]
     time.sleep(1.0)
     survivors = [pid for pid in family if _alive(pid)]
     assert survivors == [], f"processes left behind: {survivors}"
