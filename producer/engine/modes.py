@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from producer.engine.lifecycle import Lifecycle
 from producer.engine.publisher import IntervalPublisher
-from producer.generation.clock import from_micros, interval_count, to_micros
+from producer.generation.clock import align_down, from_micros, interval_count, to_micros
+from producer.generation.partial import partial_ground_truth
+from producer.generation.scenarios.base import IntervalOutput, Records
 from producer.kafka.records import subset
 from producer.kafka.sink import Outgoing
 
@@ -42,6 +45,45 @@ class PacedCursor:
         self.interval_start, self.position = None, 0
 
 
+@dataclass(frozen=True)
+class _PacedPlan:
+    """One interval's records in paced order: by instant, entity topics (in dependency order) before
+    event topics at equal instants, so a record never precedes what it refers to. Deterministic, so
+    a cursor position means the same records whenever the plan is rebuilt."""
+
+    output: IntervalOutput
+    sources: tuple[Records, ...]
+    entity_sources: int
+    order: npt.NDArray[np.int64]
+    source: npt.NDArray[np.int64]
+    row: npt.NDArray[np.int64]
+    sorted_times: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, publisher: IntervalPublisher, interval_start: datetime) -> _PacedPlan:
+        """The plan of the interval starting at ``interval_start``."""
+        output = publisher.interval_output(interval_start)
+        entities = publisher.entity_records(interval_start, interval_start + publisher.length)
+        sources = (*entities, *output.events)
+        timestamps = np.concatenate([records.timestamps_us for records in sources])
+        source = np.concatenate(
+            [np.full(len(records), rank, dtype=np.int64) for rank, records in enumerate(sources)]
+        )
+        row = np.concatenate([np.arange(len(records), dtype=np.int64) for records in sources])
+        order = np.lexsort((source, timestamps))
+        return cls(output, sources, len(entities), order, source, row, timestamps[order])
+
+    def parts(self, chunk: npt.NDArray[np.int64]) -> list[tuple[bool, Records]]:
+        """The records at ``chunk`` (positions into :attr:`order`), per source in topic order, each
+        marked whether it is an entity topic."""
+        parts = []
+        for rank, records in enumerate(self.sources):
+            rows = self.row[chunk[self.source[chunk] == rank]]
+            if rows.size:
+                parts.append((rank < self.entity_sources, subset(records, rows)))
+        return parts
+
+
 async def publish_paced(
     publisher: IntervalPublisher, lifecycle: Lifecycle, interval_start: datetime, cursor: PacedCursor
 ) -> bool:
@@ -49,41 +91,26 @@ async def publish_paced(
 
     Progress within the interval is kept in ``cursor``, so a resume inside the same interval continues
     where the pause stopped; records already acknowledged are never sent twice by the same process.
+    An interval left unfinished gets a partial ground truth (:func:`publish_partial_truth`).
     """
     if not await lifecycle.sleep_until(interval_start):
         return False
     await publisher.publish_older_entities(interval_start)
     factory = publisher.factory
     interval_end = interval_start + publisher.length
-    output = publisher.interval_output(interval_start)
-    entities = publisher.entity_records(interval_start, interval_end)
-    # Every record of the interval, by instant; at equal instants entity topics (in dependency
-    # order) come before event topics, so a record never precedes what it refers to.
-    sources = (*entities, *output.events)
-    timestamps = np.concatenate([records.timestamps_us for records in sources])
-    source = np.concatenate(
-        [np.full(len(records), rank, dtype=np.int64) for rank, records in enumerate(sources)]
-    )
-    row = np.concatenate([np.arange(len(records), dtype=np.int64) for records in sources])
-    order = np.lexsort((source, timestamps))
-    sorted_times = timestamps[order]
+    plan = _PacedPlan.of(publisher, interval_start)
+    output = plan.output
     position = cursor.position_in(interval_start)
-    while position < order.size:
-        if not await lifecycle.sleep_until(from_micros(int(sorted_times[position]))):
+    while position < plan.order.size:
+        if not await lifecycle.sleep_until(from_micros(int(plan.sorted_times[position]))):
             cursor.move(interval_start, position)
             return False
-        due = int(np.searchsorted(sorted_times, to_micros(lifecycle.now()), side="right"))
-        chunk = order[position : max(due, position + 1)]
-        batches: list[Outgoing] = []
-        for rank, records in enumerate(sources):
-            rows = row[chunk[source[chunk] == rank]]
-            if not rows.size:
-                continue
-            part = subset(records, rows)
-            if rank < len(entities):
-                batches.append(factory.entity_outgoing(part))
-            else:
-                batches.append(factory.events(part, output.interval_id))
+        due = int(np.searchsorted(plan.sorted_times, to_micros(lifecycle.now()), side="right"))
+        chunk = plan.order[position : max(due, position + 1)]
+        batches: list[Outgoing] = [
+            factory.entity_outgoing(part) if is_entity else factory.events(part, output.interval_id)
+            for is_entity, part in plan.parts(chunk)
+        ]
         await publisher.deliver(batches)
         position += chunk.size
         cursor.move(interval_start, position)
@@ -97,10 +124,37 @@ async def publish_paced(
         "interval published",
         batch_id=output.interval_id,
         events=output.event_count,
-        entities=sum(len(records) for records in entities),
+        entities=sum(len(records) for records in plan.sources[: plan.entity_sources]),
         delivery="paced",
     )
     return True
+
+
+async def publish_partial_truth(publisher: IntervalPublisher, cursor: PacedCursor) -> None:
+    """If paced delivery sent part of an interval it will not finish (stopped, or paused past the
+    interval's end), publish a ground truth covering exactly that part, marked ``partial: true``.
+
+    The interval stays unpublished in the durable state: a restart republishes it whole, and its
+    complete ground truth supersedes the partial one.
+    """
+    interval_start, position = cursor.interval_start, cursor.position
+    if interval_start is None or position == 0:
+        return
+    plan = _PacedPlan.of(publisher, interval_start)
+    sent = plan.parts(plan.order[:position])
+    cursor.clear()
+    events = sum(len(part) for is_entity, part in sent if not is_entity)
+    if not events:
+        return  # only entities went out: they are published for good, no event needs a truth
+    truth = partial_ground_truth(plan.output.ground_truth, [part for _, part in sent])
+    await publisher.deliver([publisher.factory.ground_truth(truth, plan.output.interval_id, partial=True)])
+    publisher.log.info(
+        "engine",
+        "partial interval published",
+        batch_id=plan.output.interval_id,
+        events=events,
+        of_events=plan.output.event_count,
+    )
 
 
 async def run_backfill(publisher: IntervalPublisher, lifecycle: Lifecycle, end: datetime) -> None:
@@ -132,6 +186,9 @@ async def run_realtime(
         if lifecycle.paused:
             if not await lifecycle.wait_while_paused():
                 break
+            current = align_down(lifecycle.now(), publisher.length)
+            if cursor.interval_start is not None and cursor.interval_start < current:
+                await publish_partial_truth(publisher, cursor)
             publisher.skip_to_current("paused")
             continue
         interval_start = publisher.next_interval
@@ -140,3 +197,5 @@ async def run_realtime(
                 await publisher.publish_interval(interval_start)
         else:
             await publish_paced(publisher, lifecycle, interval_start, cursor)
+    if not transactional:
+        await publish_partial_truth(publisher, cursor)

@@ -70,9 +70,13 @@ class RecordFactory:
         """An interval's events (shared headers)."""
         return Outgoing(self.topics.name(records.topic), records, self.headers(records.topic, batch))
 
-    def ground_truth(self, records: Records, batch: str) -> Outgoing:
-        """An interval's ground-truth record."""
-        return Outgoing(self.topics.name(records.topic), records, self.headers(records.topic, batch))
+    def ground_truth(self, records: Records, batch: str, partial: bool = False) -> Outgoing:
+        """An interval's ground-truth record; ``partial`` adds the header ``partial: true`` (a record
+        covering only what paced delivery sent of an interval it did not finish)."""
+        headers = self.headers(records.topic, batch)
+        if partial:
+            headers.append(("partial", b"true"))
+        return Outgoing(self.topics.name(records.topic), records, headers)
 
 
 def subset(records: Records, indices: np.ndarray) -> Records:
