@@ -103,3 +103,20 @@ def test_report_command_json_and_exit_codes(tmp_path: object) -> None:
 def test_build_report_refuses_a_range_that_is_not_whole_intervals() -> None:
     with pytest.raises(BadInputError, match="must be after"):
         build_report(load_config("small"), START, START)
+
+
+def test_tapflow_report_holds_every_rule_and_shows_the_business_figures() -> None:
+    report = build_report(load_config("tapflow.small"), START, START + timedelta(days=2))
+    assert report.failures == []
+    rows = _rows(report.to_json())
+    pricing = "tapflow: subscriptions and revenue: plan and MRR against device-count pricing (mismatches)"
+    assert rows[pricing]["value"] == 0 and rows[pricing]["ok"] is True
+    uptime = rows["tapflow: operations: device uptime in business hours (online heartbeats / owed)"]["value"]
+    assert 0.75 <= float(str(uptime).rstrip("%")) / 100 <= 0.95
+    operational = rows["tapflow: operations: locations operational (≥ 75% devices online)"]["value"]
+    assert 0.5 <= float(str(operational).rstrip("%")) / 100 <= 1.0
+    volumes = "tapflow: tap events by venue type (local time)"
+    ratio = rows[f"{volumes}: pours per hour, peak (11–14, 18–23) / off-peak"]
+    assert ratio["ok"] is True and float(str(ratio["value"])) > 2
+    integrity = [row for key, row in rows.items() if key.startswith("Referential integrity")]
+    assert len(integrity) >= 10 and all(row["value"] == 0 for row in integrity)

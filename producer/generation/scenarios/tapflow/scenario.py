@@ -22,7 +22,7 @@ import orjson
 from producer.config import SeedstreamConfig
 from producer.generation.clock import from_micros, interval_id, to_micros
 from producer.generation.dataset import Dataset
-from producer.generation.scenarios.base import IntervalOutput, Records, Scenario, TopicSpec
+from producer.generation.scenarios.base import IntervalOutput, Records, ReportAccumulator, Scenario, TopicSpec
 from producer.generation.scenarios.tapflow import changes, events, rows
 from producer.generation.scenarios.tapflow.models import (
     ACCOUNTS_TOPIC,
@@ -154,6 +154,11 @@ class TapflowScenario(Scenario):
 
     def interval_length(self, config: SeedstreamConfig) -> timedelta:
         return config.tapflow.interval
+
+    def report_accumulator(self, dataset: Dataset) -> ReportAccumulator:
+        from producer.generation.scenarios.tapflow.report import TapflowReport
+
+        return TapflowReport(dataset)
 
     # -- columnar API --------------------------------------------------------------------------------
 
