@@ -271,7 +271,7 @@ class Engine:
                 self.state.events_published += adopted_events
                 self.state.next_interval = newest + self.length
                 self.state.entities_through = max(self.state.entities_through, self.state.next_interval)
-                self.state.last_batch_id = interval_id(newest)
+                self.state.last_batch_id = interval_id(newest, self.length)
             self.store.save(self.state)
 
     async def _shutdown(self) -> None:

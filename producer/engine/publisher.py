@@ -264,7 +264,7 @@ class IntervalPublisher:
             self.state.next_interval = interval_end
             assert self.state.entities_through is not None
             self.state.entities_through = max(self.state.entities_through, interval_end)
-            self.state.last_batch_id = interval_id(interval_start)
+            self.state.last_batch_id = interval_id(interval_start, self.length)
             self.state.intervals_published += 1
             self.state.events_published += events
             self.store.save(self.state)

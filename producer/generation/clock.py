@@ -139,16 +139,19 @@ def interval_count(start: datetime, end: datetime, length: timedelta) -> int:
     return max(0, -(-span // step))
 
 
-def interval_id(interval_start: datetime) -> str:
-    """Compact ISO id of an interval: ``20251108T1215Z``; seconds appear only when non-zero.
+def interval_id(interval_start: datetime, length: timedelta) -> str:
+    """Compact ISO id of an interval of ``length``: ``20251108T1215Z`` for whole-minute lengths,
+    ``20251108T121505Z`` for whole seconds, with microseconds otherwise.
 
-    Records carry it as their ``batch_id`` (header and JSON field)."""
+    One width per interval length, so the ids of a dataset sort as text in time order. Records carry
+    it as their ``batch_id`` (header and JSON field)."""
     start = ensure_utc(interval_start)
-    if start.microsecond:
-        return start.strftime("%Y%m%dT%H%M%S.%fZ")
-    if start.second:
+    step = to_micros_delta(length)
+    if step % 60_000_000 == 0 and not start.second and not start.microsecond:
+        return start.strftime("%Y%m%dT%H%MZ")
+    if step % 1_000_000 == 0 and not start.microsecond:
         return start.strftime("%Y%m%dT%H%M%SZ")
-    return start.strftime("%Y%m%dT%H%MZ")
+    return start.strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def parse_interval_id(text: str) -> datetime:

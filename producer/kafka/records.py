@@ -62,7 +62,7 @@ class RecordFactory:
         headers: list[Headers] = []
         for micros in (records.timestamps_us - records.timestamps_us % step).tolist():
             if micros not in cache:
-                cache[micros] = self.headers(spec, interval_id(from_micros(micros)))
+                cache[micros] = self.headers(spec, interval_id(from_micros(micros), self.length))
             headers.append(cache[micros])
         return Outgoing(self.topics.name(spec), records, headers, per_record_headers=True)
 

@@ -55,17 +55,26 @@ def test_align_down_is_the_containing_interval_start(instant: datetime, length: 
 def test_fifteen_minute_intervals_start_on_quarter_hours() -> None:
     start = clock.align_down(datetime(2025, 11, 8, 12, 29, 59, 999999, tzinfo=UTC), timedelta(minutes=15))
     assert start == datetime(2025, 11, 8, 12, 15, tzinfo=UTC)
-    assert clock.interval_id(start) == "20251108T1215Z"
+    assert clock.interval_id(start, timedelta(minutes=15)) == "20251108T1215Z"
 
 
 @given(instants, st.sampled_from(LENGTHS))
 def test_interval_id_round_trips(instant: datetime, length: timedelta) -> None:
     start = clock.align_down(instant, length)
-    assert clock.parse_interval_id(clock.interval_id(start)) == start
+    assert clock.parse_interval_id(clock.interval_id(start, length)) == start
 
 
-def test_interval_id_shows_seconds_only_when_needed() -> None:
-    assert clock.interval_id(datetime(2025, 11, 8, 0, 0, 5, tzinfo=UTC)) == "20251108T000005Z"
+def test_interval_ids_have_one_width_per_length_and_sort_as_text() -> None:
+    five = timedelta(seconds=5)
+    assert clock.interval_id(datetime(2025, 11, 8, 0, 0, 5, tzinfo=UTC), five) == "20251108T000005Z"
+    assert clock.interval_id(datetime(2025, 11, 8, 13, 0, tzinfo=UTC), five) == "20251108T130000Z"
+    starts = [datetime(2025, 11, 8, 12, 59, 50, tzinfo=UTC) + k * five for k in range(6)]
+    ids = [clock.interval_id(start, five) for start in starts]
+    assert sorted(ids) == ids and len(set(map(len, ids))) == 1
+    quarter = timedelta(minutes=15)
+    assert clock.interval_id(datetime(2025, 11, 8, 12, 15, tzinfo=UTC), quarter) == "20251108T1215Z"
+    half = timedelta(milliseconds=500)
+    assert clock.interval_id(datetime(2025, 11, 8, tzinfo=UTC), half).endswith(".000000Z")
     with pytest.raises(ValueError, match="batch id"):
         clock.parse_interval_id("2025-11-08")
 

@@ -205,7 +205,7 @@ def interval_events(dataset: Dataset, interval_start: datetime, shard: Shard) ->
     return EventColumns(
         interval_start_us=start_us,
         interval_end_us=start_us + length_us,
-        interval_id=interval_id(interval_start),
+        interval_id=interval_id(interval_start, fleet.interval),
         seed=dataset.seed,
         drivers_per_company=fleet.drivers_per_company,
         eligible_companies=int(shard.ordinals(eligible).size),

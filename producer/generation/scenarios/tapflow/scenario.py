@@ -204,7 +204,7 @@ class TapflowScenario(Scenario):
     ) -> IntervalOutput:
         pop = self.population(dataset)
         columns = events.interval_events(pop, to_micros(interval_start), shard)
-        batch = interval_id(interval_start)
+        batch = interval_id(interval_start, self.interval_length(dataset.config))
         truth = self.ground_truth(dataset, columns, shard, generation_time)
         return IntervalOutput(
             interval_id=batch,
@@ -232,7 +232,7 @@ class TapflowScenario(Scenario):
         changed = changes.entity_columns(pop, shard, columns.interval_start_us, columns.interval_end_us)
         return TapflowIntervalTruth.model_validate(
             {
-                "batch_id": interval_id(from_micros(columns.interval_start_us)),
+                "batch_id": _batch_id(columns),
                 "interval_start": from_micros(columns.interval_start_us),
                 "interval_end": from_micros(columns.interval_end_us),
                 **columns.truth_counts(),
@@ -253,7 +253,7 @@ class TapflowScenario(Scenario):
         ``dumps`` of each :meth:`event_records` item)."""
         pop = self.population(dataset)
         fragments = self._fragments_of(pop)
-        tail = f'","batch_id":"{interval_id(from_micros(columns.interval_start_us))}"}}'.encode()
+        tail = f'","batch_id":"{_batch_id(columns)}"}}'.encode()
         pours, beats, usage = columns.pours, columns.heartbeats, columns.usage
         count = int(max(pours.entity.max(initial=-1), beats.entity.max(initial=-1))) + 1
         devices = fragments.device_text(count)
@@ -288,7 +288,7 @@ class TapflowScenario(Scenario):
         """``columns`` as validated models (slow; for tests and small intervals)."""
         pop = self.population(dataset)
         view = pop.through(columns.interval_end_us)
-        batch = interval_id(from_micros(columns.interval_start_us))
+        batch = _batch_id(columns)
         pours, beats, usage = columns.pours, columns.heartbeats, columns.usage
         tap_events = [
             TapEvent(
@@ -447,3 +447,9 @@ def _subscriptions(pop: Population, v: changes.Versions) -> list[bytes]:
             )
         ]
     )  # fmt: skip
+
+
+def _batch_id(columns: events.IntervalColumns) -> str:
+    """The batch id of the interval ``columns`` belong to."""
+    length = timedelta(microseconds=columns.interval_end_us - columns.interval_start_us)
+    return interval_id(from_micros(columns.interval_start_us), length)
