@@ -31,7 +31,13 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 import producer
 from producer.errors import BadInputError
@@ -52,6 +58,9 @@ MAX_SEED = 2**63 - 1
 
 DEFAULT_KAFKA_PORT = 9092
 """The client port of the local broker (``seedstream kafka start``) and of the default bootstrap."""
+
+
+_HOST_PORT = re.compile(r"(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})")
 
 
 class KafkaConfig(BaseModel):
@@ -91,6 +100,18 @@ class KafkaConfig(BaseModel):
     )
     ssl_certfile: Path | None = Field(None, description="PEM client certificate (chain), for mutual TLS.")
     ssl_keyfile: Path | None = Field(None, description="PEM private key of ssl_certfile (unencrypted).")
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for entry in value.split(","):
+            match = _HOST_PORT.fullmatch(entry.strip())
+            if match is None or not 1 <= int(match["port"]) <= 65535:
+                raise ValueError(
+                    f"{entry.strip()!r} is not host:port; give host:port[,host:port] "
+                    "(e.g. 127.0.0.1:9092 or kafka-1:9092,kafka-2:9092, IPv6 as [::1]:9092)"
+                )
+        return ",".join(entry.strip() for entry in value.split(","))
 
     @field_validator("topic_prefix")
     @classmethod
@@ -435,10 +456,40 @@ def load_config(path_or_preset: str, overrides: Mapping[str, Any] | None = None)
     path = resolve_config_path(path_or_preset)
     data = _read_yaml(path)
     nested = _nested(overrides or {})
+    _check_environment()
     token = _PRESET_DATA.set(data)
     try:
         return SeedstreamConfig(**nested)
     except ValidationError as error:
         raise BadInputError(format_validation_error(error, path, nested)) from None
+    except SettingsError as error:
+        # pydantic-settings could not decode a complex value (JSON) from the environment.
+        field = str(error).split('"')[1] if '"' in str(error) else "?"
+        names = sorted(name for name in os.environ if name.upper().startswith(f"{ENV_PREFIX}{field.upper()}"))
+        raise BadInputError(
+            f"environment {', '.join(names) or ENV_PREFIX + field.upper()}: not valid JSON for {field}; "
+            f"give JSON (e.g. {ENV_PREFIX}{field.upper()}='{{\"key\": 1}}') or set nested keys with __"
+        ) from None
     finally:
         _PRESET_DATA.reset(token)
+
+
+TOOL_ENVIRONMENT = frozenset(
+    {API_TOKEN_ENV, "SEEDSTREAM_JARS_DIR", "SEEDSTREAM_PRESET", "SEEDSTREAM_SPARK_MASTER"}
+)
+"""``SEEDSTREAM_…`` variables that are not settings of the config tree (read by other components)."""
+
+
+def _check_environment() -> None:
+    """Refuse ``SEEDSTREAM_…`` variables that name no setting (a typo would otherwise be ignored)."""
+    known = set(SeedstreamConfig.model_fields)
+    problems = [
+        f"environment {name}: unknown setting {name[len(ENV_PREFIX):].split('__')[0].lower()!r} "
+        f"(check the spelling; top-level settings: {', '.join(sorted(known))})"
+        for name in sorted(os.environ)
+        if name.upper().startswith(ENV_PREFIX)
+        and name.upper() not in TOOL_ENVIRONMENT
+        and name[len(ENV_PREFIX) :].split("__")[0].lower() not in known
+    ]
+    if problems:
+        raise BadInputError("\n".join(problems))
