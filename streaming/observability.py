@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from pyspark.sql.streaming.listener import StreamingQueryListener
 
 from producer.kafka.client import client_options
@@ -35,7 +35,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Metrics:
-    """The job's Prometheus gauges, in their own registry (one per job, so tests can run several)."""
+    """The job's Prometheus metrics, in their own registry (one per job, so tests can run several).
+
+    Names follow Prometheus conventions (``promtool check metrics`` passes): only counters end in
+    ``_total``, times are ``_seconds`` (``_timestamp_seconds`` for Unix times).
+    """
 
     registry: CollectorRegistry
     input_rows_per_second: Gauge
@@ -47,9 +51,9 @@ class Metrics:
     state_rows: Gauge
     rows_dropped_by_watermark: Gauge
     kafka_lag_records: Gauge
-    batches_total: Gauge
+    micro_batches: Counter
     silver_rows: Gauge
-    interval_checks_total: Gauge
+    interval_checks: Gauge
     interval_checks_complete: Gauge
 
     @classmethod
@@ -67,8 +71,10 @@ class Metrics:
             ),
             batch_duration_seconds=gauge("batch_duration_seconds", "Duration of the last micro-batch."),
             input_rows=gauge("input_rows", "Rows read by the last micro-batch."),
-            micro_batch_id=gauge("batch_id", "Id of the last completed micro-batch."),
-            watermark_seconds=gauge("watermark_seconds", "Spark's event-time watermark (Unix seconds)."),
+            micro_batch_id=gauge("micro_batch_id", "Id of the last completed micro-batch."),
+            watermark_seconds=gauge(
+                "watermark_timestamp_seconds", "Spark's event-time watermark (Unix seconds)."
+            ),
             state_rows=gauge("state_rows", "Rows held in the query's state stores."),
             rows_dropped_by_watermark=gauge(
                 "rows_dropped_by_watermark",
@@ -77,12 +83,17 @@ class Metrics:
             kafka_lag_records=gauge(
                 "kafka_lag_records", "Records in Kafka (end offsets, read committed) not yet processed."
             ),
-            batches_total=gauge("batches_total", "Micro-batches completed since the job started."),
+            micro_batches=Counter(
+                "seedstream_streaming_micro_batches_total",
+                "Micro-batches completed since the job started.",
+                ["query"],
+                registry=registry,
+            ),
             silver_rows=Gauge(
                 "seedstream_silver_rows", "Rows committed to a silver table.", ["table"], registry=registry
             ),
-            interval_checks_total=Gauge(
-                "seedstream_interval_checks_total",
+            interval_checks=Gauge(
+                "seedstream_interval_checks",
                 "Intervals checked (final) by this job.",
                 registry=registry,
             ),
@@ -134,7 +145,6 @@ class ProgressListener(StreamingQueryListener):
         self.checks = checks
         self.offsets: dict[str, dict[tuple[str, int], int]] = {}
         self._lock = threading.Lock()
-        self._batches: dict[str, int] = {}
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -170,10 +180,9 @@ class ProgressListener(StreamingQueryListener):
         with self._lock:
             if offsets:
                 self.offsets[query] = offsets
-            self._batches[query] = self._batches.get(query, 0) + 1
-            m.batches_total.labels(query).set(self._batches[query])
+            m.micro_batches.labels(query).inc()
         total, complete = self.checks()
-        m.interval_checks_total.set(total)
+        m.interval_checks.set(total)
         m.interval_checks_complete.set(complete)
         self._write({"event": "progress", **json.loads(progress.json)})
 

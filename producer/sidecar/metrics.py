@@ -1,10 +1,15 @@
 """Prometheus metrics, read from the engine's counters at scrape time (one registry per app).
 
-Names: ``seedstream_events_produced_total{topic}`` (records per topic; the ``seedstream up`` console
-reads it), ``seedstream_batches_produced_total{topic}``, ``seedstream_bytes_produced_total{topic}``,
-``seedstream_send_errors_total``, ``seedstream_send_latency_seconds`` (histogram),
-``seedstream_paused``, ``seedstream_last_interval_end_timestamp_seconds``,
-``seedstream_kafka_connected``, plus reconnects, skipped intervals and uptime.
+Per topic, labelled ``topic`` and ``role`` (the scenario's ``entities``, ``events`` or
+``ground_truth``; ``other`` for a topic outside the scenario): ``seedstream_records_produced_total``,
+``seedstream_batches_produced_total`` and ``seedstream_produced_bytes_total``.
+``seedstream_events_produced_total{topic}`` counts event records only (the ``seedstream up`` console
+reads it), so entity snapshots and ground-truth records never inflate it. Also
+``seedstream_send_errors_total``, ``seedstream_reconnects_total``, ``seedstream_skipped_intervals_total``,
+``seedstream_send_latency_seconds`` (histogram) and the gauges ``seedstream_paused``,
+``seedstream_kafka_connected``, ``seedstream_last_interval_end_timestamp_seconds`` and
+``seedstream_uptime_seconds``. Names follow Prometheus conventions (``promtool check metrics`` passes):
+counters end in ``_total``, units are base units in the name.
 """
 
 from __future__ import annotations
@@ -24,25 +29,36 @@ class EngineCollector(Collector):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.prefix = engine.config.kafka.topic_prefix
 
     def collect(self) -> Iterator[Metric]:
         """Every metric family, from one snapshot of the engine's counters."""
         stats = self.engine.stats.snapshot()
         topics = cast(dict[str, dict[str, int]], stats["topics"])
+        roles = {spec.full_name(self.prefix): spec.role for spec in self.engine.scenario.topics()}
         per_topic = (
-            ("seedstream_events_produced", "Records acknowledged by Kafka, per topic.", "records"),
+            ("seedstream_records_produced", "Records acknowledged by Kafka, per topic.", "records"),
             (
                 "seedstream_batches_produced",
-                "Record batches (intervals, entity batches) sent, per topic.",
+                "Batches (one per interval or entity batch) acknowledged by Kafka, per topic.",
                 "batches",
             ),
-            ("seedstream_bytes_produced", "Key and value bytes acknowledged by Kafka, per topic.", "bytes"),
+            ("seedstream_produced_bytes", "Key and value bytes acknowledged by Kafka, per topic.", "bytes"),
         )
         for name, documentation, key in per_topic:
-            family = CounterMetricFamily(name, documentation, labels=["topic"])
+            family = CounterMetricFamily(name, documentation, labels=["topic", "role"])
             for topic, counters in sorted(topics.items()):
-                family.add_metric([topic], counters[key])
+                family.add_metric([topic, roles.get(topic, "other")], counters[key])
             yield family
+        events = CounterMetricFamily(
+            "seedstream_events_produced",
+            "Event records (no entities, no ground truth) acknowledged by Kafka.",
+            labels=["topic"],
+        )
+        for topic, counters in sorted(topics.items()):
+            if roles.get(topic) == "events":
+                events.add_metric([topic], counters["records"])
+        yield events
         yield CounterMetricFamily(
             "seedstream_send_errors",
             "Failed sends, commits and connects.",

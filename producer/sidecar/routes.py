@@ -41,9 +41,13 @@ INVALID: dict[int | str, dict[str, Any]] = {
 }
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METRICS_EXAMPLE = """\
-# HELP seedstream_events_produced_total Records acknowledged by Kafka, per topic.
+# HELP seedstream_records_produced_total Records acknowledged by Kafka, per topic.
+# TYPE seedstream_records_produced_total counter
+seedstream_records_produced_total{role="entities",topic="fleet.companies"} 200.0
+seedstream_records_produced_total{role="events",topic="fleet.driver-events"} 1163.0
+seedstream_records_produced_total{role="ground_truth",topic="fleet.driver-batches"} 12.0
+# HELP seedstream_events_produced_total Event records (no entities, no ground truth) acknowledged by Kafka.
 # TYPE seedstream_events_produced_total counter
-seedstream_events_produced_total{topic="fleet.companies"} 200.0
 seedstream_events_produced_total{topic="fleet.driver-events"} 1163.0
 # HELP seedstream_paused 1 while the producer is paused.
 # TYPE seedstream_paused gauge

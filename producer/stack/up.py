@@ -372,7 +372,7 @@ class Stack:
             metrics = _http_text(f"http://127.0.0.1:{self.settings.metrics_port}/metrics")
             self.status["silver rows"] = f"{prometheus_sum(metrics, 'seedstream_silver_rows'):,.0f}"
             complete = prometheus_sum(metrics, "seedstream_interval_checks_complete")
-            checked = prometheus_sum(metrics, "seedstream_interval_checks_total")
+            checked = prometheus_sum(metrics, "seedstream_interval_checks")
             self.status["interval checks"] = f"{complete:,.0f} complete of {checked:,.0f}"
         except (OSError, ValueError):
             self.status["streaming"] = "not answering"

@@ -291,16 +291,23 @@ async def test_metrics_expose_production_per_topic(sidecar_factory: SidecarFacto
     response = await side.client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
-    events_topic = side.topics["events"]
-    line = next(
-        row
-        for row in text.splitlines()
-        if row.startswith(f'seedstream_events_produced_total{{topic="{events_topic}"}}')
-    )
-    assert float(line.split()[-1]) > 0
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("seedstream_")
+    }
+    # events count event records only; entities and ground truth are their own series
+    events_series = f'seedstream_events_produced_total{{topic="{side.topics["events"]}"}}'
+    assert [name for name in samples if name.startswith("seedstream_events_")] == [events_series]
+    assert samples[events_series] > 0
+    for role in ("entities", "events", "ground_truth"):
+        records = samples[f'seedstream_records_produced_total{{role="{role}",topic="{side.topics[role]}"}}']
+        assert records > 0, role
+    records_series = f'seedstream_records_produced_total{{role="events",topic="{side.topics["events"]}"}}'
+    assert samples[records_series] == samples[events_series]
     for name in (
         "seedstream_batches_produced_total{",
-        "seedstream_bytes_produced_total{",
+        "seedstream_produced_bytes_total{",
         "seedstream_send_errors_total ",
         'seedstream_send_latency_seconds_bucket{le="+Inf"}',
         "seedstream_send_latency_seconds_count ",

@@ -189,11 +189,17 @@ def test_single_instance_lock_refuses_a_second_holder(tmp_path: Path) -> None:
 
 def test_prometheus_sum_adds_every_labelled_sample() -> None:
     text = (
-        "# HELP seedstream_events_produced_total events\n"
-        "# TYPE seedstream_events_produced_total counter\n"
-        'seedstream_events_produced_total{topic="fleet.companies"} 10.0\n'
-        'seedstream_events_produced_total{topic="fleet.driver-events"} 32.0\n'
-        "seedstream_events_produced_created 1.7e9\n"
+        "# HELP seedstream_records_produced_total records\n"
+        "# TYPE seedstream_records_produced_total counter\n"
+        'seedstream_records_produced_total{role="entities",topic="fleet.companies"} 10.0\n'
+        'seedstream_records_produced_total{role="events",topic="fleet.driver-events"} 32.0\n'
+        "seedstream_records_produced_created 1.7e9\n"
+        "# TYPE seedstream_interval_checks gauge\n"
+        "seedstream_interval_checks 5.0\n"
+        "# TYPE seedstream_interval_checks_complete gauge\n"
+        "seedstream_interval_checks_complete 4.0\n"
     )
-    assert prometheus_sum(text, "seedstream_events_produced_total") == 42.0
+    assert prometheus_sum(text, "seedstream_records_produced_total") == 42.0
+    # a name that prefixes another one counts only its own samples
+    assert prometheus_sum(text, "seedstream_interval_checks") == 5.0
     assert prometheus_sum(text, "seedstream_missing") == 0.0
