@@ -1,16 +1,22 @@
-"""Streaming throughput: backfill into Kafka, then ``seedstream stream --available-now`` on local[2].
+"""Streaming throughput ladder: the same backfill through more and more of the pipeline, beside a plain query.
 
-Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 13] [--bootstrap HOST:PORT]
-       [--max-offsets N]
+Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1] [--bootstrap HOST:PORT]
+       [--master local[2]] [--rungs plain,bronze,parse,silver,checks]
 
 1. ``seedstream produce --from --to`` backfills ``--hours`` of ``--preset`` into fresh topics.
-2. ``seedstream stream --available-now --master local[2]`` drains them through bronze, silver and
-   the interval checks; events/s = events / wall time of that run (JVM start included, reported
-   separately from the micro-batch time in the progress log).
+2. Each rung runs as its own process (JVM start included, timed from outside) with ``availableNow``
+   over the same topics, with the default settings (``maxOffsetsPerTrigger``, shuffle partitions,
+   driver memory) and a fresh data dir:
 
-The scaling preset (≈ 126,000 events per 15-min interval) gives 6,581,338 events with
-``--hours 13`` (the default), i.e. ≥ 5,000,000. Without ``--bootstrap`` a throwaway local
-broker is started (and stopped) in a temp dir.
+   - ``plain``: one Kafka query over the event topics that parses each value once (``from_json``)
+     and appends it to one Delta table — the yardstick;
+   - ``bronze``: the bronze queries only (every topic → its Delta table, native sink);
+   - ``parse``: bronze + the silver query's source and parse/validate stage into the ``noop`` sink;
+   - ``silver``: bronze + the whole silver query (router, merges, appends, observations);
+   - ``checks``: the whole job, ``seedstream stream --available-now`` (+ checks, provisional checks).
+
+events/s = event records (event topics) / wall seconds of the process; µs/event = its inverse.
+Without ``--bootstrap`` a throwaway local broker is started (and stopped) in a temp dir.
 """
 
 from __future__ import annotations
@@ -19,15 +25,73 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from producer.stack.broker import LocalBroker, free_port
-
 REPO = Path(__file__).resolve().parent.parent
 SEEDSTREAM = str(REPO / ".venv" / "bin" / "seedstream")
+RUNGS = ("plain", "bronze", "parse", "silver", "checks")
+
+
+def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str) -> None:
+    """Inside the rung's own process: run it to the end of what Kafka holds."""
+    from pyspark.sql import functions as F
+
+    from producer.config import load_config
+    from producer.datadir import TableLocations
+    from producer.kafka.client import spark_kafka_options
+    from streaming.create import create_tables
+    from streaming.job import Pipeline
+    from streaming.schemas import parse_schema
+    from streaming.submit import session_for
+
+    config = load_config(preset, {"kafka.bootstrap_servers": bootstrap, "streaming.master": master})
+    spark = session_for(config)
+    pipeline = Pipeline(spark, config, TableLocations(data_dir))
+    if rung == "plain":
+        queries = []
+        for topic in pipeline.plan.of_role("events"):
+            frame = (
+                spark.readStream.format("kafka")
+                .options(**spark_kafka_options(config.kafka))
+                .option("subscribe", topic.kafka_topic)
+                .option("startingOffsets", "earliest")
+                .option("kafka.isolation.level", "read_committed")
+                .option("maxOffsetsPerTrigger", config.streaming.max_offsets_per_trigger or 200_000)
+                .load()
+                .select(F.from_json(F.col("value").cast("string"), parse_schema(topic.spec.model)).alias("r"))
+                .select("r.*")
+            )
+            queries.append(
+                frame.writeStream.format("delta")
+                .option("checkpointLocation", f"{data_dir}/checkpoints/plain-{topic.table}")
+                .trigger(availableNow=True)
+                .start(f"{data_dir}/delta/plain/{topic.table}")
+            )
+        for query in queries:
+            query.awaitTermination()
+        return
+    create_tables(pipeline.tables)
+    queries = pipeline.start_bronze(available_now=True)
+    if rung == "parse":
+        from streaming.validation import kafka_rows, parse
+
+        capped = [t.kafka_topic for t in pipeline.plan.topics]
+        source = pipeline._kafka(capped, capped=True)  # noqa: SLF001 - the bench reuses the job's reader
+        queries.append(
+            parse(kafka_rows(source), pipeline.plan)
+            .writeStream.format("noop")
+            .option("checkpointLocation", f"{data_dir}/checkpoints/parse")
+            .trigger(availableNow=True)
+            .start()
+        )
+    elif rung == "silver":
+        queries.append(pipeline.start_silver(available_now=True))
+    for query in queries:
+        query.awaitTermination()
 
 
 def _rows_appended(root: Path) -> int:
@@ -44,10 +108,18 @@ def _rows_appended(root: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="scaling")
-    parser.add_argument("--hours", type=int, default=13)
+    parser.add_argument("--hours", type=int, default=1)
     parser.add_argument("--bootstrap")
-    parser.add_argument("--max-offsets", type=int, help="maxOffsetsPerTrigger on the events topic")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--rungs", default=",".join(RUNGS))
+    parser.add_argument("--rung", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rung:
+        _run_rung(args.rung, args.preset, args.bootstrap, args.data_dir, args.master)
+        return
+    from producer.stack.broker import LocalBroker, free_port
+
     work = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
     broker = None
     bootstrap = args.bootstrap
@@ -57,41 +129,50 @@ def main() -> None:
     env = dict(os.environ)
     env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"] = f"bench{uuid.uuid4().hex[:6]}."
     env["SEEDSTREAM_STREAMING__METRICS_PORT"] = "0"
-    env["SEEDSTREAM_STREAMING__SHUFFLE_PARTITIONS"] = "4"
-    if args.max_offsets:
-        env["SEEDSTREAM_STREAMING__MAX_OFFSETS_PER_TRIGGER"] = str(args.max_offsets)
+    env["SEEDSTREAM_STREAMING__UI_PORT"] = "0"
+    results: list[tuple[str, float]] = []
     try:
         started = time.monotonic()
         subprocess.run(
             [SEEDSTREAM, "produce", "--config", args.preset, "--bootstrap-servers", bootstrap,
              "--data-dir", str(work / "producer"), "--from", "2025-11-08T00:00Z",
-             "--to", f"2025-11-08T{args.hours:02d}:00Z", "--api-port", "0"],
+             "--to", f"2025-11-08T{args.hours:02d}:00Z", "--api-port", str(free_port())],
             env=env, check=True,
-        )
-        print(f"backfill: {time.monotonic() - started:.1f} s")
-        started = time.monotonic()
-        subprocess.run(
-            [SEEDSTREAM, "stream", "--config", args.preset, "--bootstrap-servers", bootstrap,
-             "--data-dir", str(work / "data"), "--available-now", "--master", "local[2]"],
-            env=env, check=True,
-        )
-        wall = time.monotonic() - started
-        progress = [
-            json.loads(line)
-            for line in (work / "data" / "logs" / "streaming-progress.jsonl").read_text().splitlines()
-        ]
-        batches = [p for p in progress if p.get("event") == "progress"]
-        rows = _rows_appended(work / "data" / "delta" / "bronze")
-        events = _rows_appended(work / "data" / "delta" / "silver" / "driver_events")
-        batch_seconds = sum(p["durationMs"]["triggerExecution"] for p in batches) / 1000
-        print(
-            f"stream --available-now on local[2]: {rows:,} Kafka records ({events:,} events) "
-            f"in {wall:.1f} s wall ({rows / wall:,.0f} records/s); {len(batches)} micro-batches "
-            f"took {batch_seconds:.1f} s ({events / batch_seconds:,.0f} events/s, bronze+silver+checks)"
-        )
+        )  # fmt: skip
+        print(f"backfill: {time.monotonic() - started:.1f} s", flush=True)
+        for rung in args.rungs.split(","):
+            data = work / f"data-{rung}"
+            if rung == "checks":
+                command = [SEEDSTREAM, "stream", "--config", args.preset, "--bootstrap-servers", bootstrap,
+                           "--data-dir", str(data), "--available-now", "--master", args.master]  # fmt: skip
+            else:
+                command = [sys.executable, __file__, "--rung", rung, "--preset", args.preset, "--bootstrap",
+                           bootstrap, "--data-dir", str(data), "--master", args.master]  # fmt: skip
+            started = time.monotonic()
+            subprocess.run(command, env=env, check=True, stderr=(work / f"{rung}.err").open("wb"))
+            results.append((rung, time.monotonic() - started))
+            print(f"{rung}: {results[-1][1]:.1f} s", flush=True)
     finally:
         if broker is not None:
             broker.stop()
+    events = _rows_appended(work / "data-plain" / "delta" / "plain")
+    plain = dict(results).get("plain")
+    print(f"\n{args.preset}, {args.hours} h backfill: {events:,} events; {args.master}, default settings\n")
+    print("| rung | seconds | events/s | µs/event | × plain |")
+    print("|---|---:|---:|---:|---:|")
+    labels = {
+        "plain": "plain query (parse once → Delta)",
+        "bronze": "Kafka → bronze only",
+        "parse": "+ parse/validate",
+        "silver": "+ silver",
+        "checks": "+ checks (whole `stream --available-now`)",
+    }
+    for rung, seconds in results:
+        ratio = f"{plain / seconds:.2f}" if plain else "–"
+        print(
+            f"| {labels[rung]} | {seconds:.1f} | {events / seconds:,.0f} | "
+            f"{seconds / events * 1e6:.1f} | {ratio} |"
+        )
 
 
 if __name__ == "__main__":

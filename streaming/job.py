@@ -32,6 +32,7 @@ from producer.kafka.client import spark_kafka_options
 from streaming import checks
 from streaming.bronze import to_bronze
 from streaming.contract import plan_for
+from streaming.create import create_tables
 from streaming.router import routed
 from streaming.silver import SilverWriter
 from streaming.tables import Tables
@@ -177,7 +178,7 @@ class Pipeline:
 
     def start(self, available_now: bool = False) -> list[StreamingQuery]:
         """Create the tables and start every query (``available_now``: bronze and silver only)."""
-        self.tables.create()
+        create_tables(self.tables)
         log.info("starting the streaming job: %s", self.describe())
         self.start_bronze(available_now)
         self.start_silver(available_now)

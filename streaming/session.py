@@ -152,6 +152,8 @@ def build_spark(settings: SparkSettings | None = None) -> SparkSession:
     if settings.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # pandas' FutureWarnings from inside pyspark's Arrow serializer would reach the terminal
+        os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
     builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)

@@ -208,8 +208,8 @@ def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
     return frame.select(
         "_t",
         *LINEAGE,
-        "key",
-        "value",
+        F.make_valid_utf8("key").alias("key"),  # what reaches Python (the router) must be UTF-8
+        F.make_valid_utf8("value").alias("value"),
         "reason",
         "detail",
         interval_start.alias("_interval_start"),
@@ -231,7 +231,8 @@ def typed_rows(frame: DataFrame, topic: TopicPlan) -> DataFrame:
 
 
 def quarantine_rows(frame: DataFrame) -> DataFrame:
-    """Rows with a reason, in the quarantine table's shape: reason, detail, source, raw payload."""
+    """Rows with a reason, in the quarantine table's shape: reason, detail, source, raw payload
+    (invalid UTF-8 bytes replaced by U+FFFD; bronze keeps the bytes as they came)."""
     return frame.where(F.col("reason").isNotNull()).select(
         F.col("reason"),
         F.col("detail"),

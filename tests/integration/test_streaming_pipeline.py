@@ -15,7 +15,6 @@ from streaming.contract import TopicPlan, plan_for
 from streaming.submit import run_stream
 from tests.integration.streaming_support import (
     Record,
-    StreamCase,
     create_topics,
     event_tuples,
     generate,
@@ -114,56 +113,7 @@ def test_backfill_then_available_now_equals_generate(
     assert {"silver", "checks", *(f"bronze-{topic.kafka_topic}" for topic in plan.topics)} <= names
 
 
-def _grouped(
-    case: StreamCase, generated: dict[str, list[dict[str, Any]]], batch_ids: set[str]
-) -> list[Record]:
-    """One interval set's events (in generate order), then their ground truth."""
-    events = [e for e in generated["events"] if e["batch_id"] in batch_ids]
-    truth = [t for t in generated["ground_truth"] if t["batch_id"] in batch_ids]
-    return records_of(case, "events", events, "driver_id") + records_of(
-        case, "ground_truth", truth, "batch_id"
-    )
-
-
-def test_duplicates_leave_silver_unchanged(
-    spark: SparkSession,
-    kafka_bootstrap: str,
-    data_dir_factory: Callable[[str], Path],
-    unique_name: Callable[[str], str],
-) -> None:
-    case = make_case(kafka_bootstrap, data_dir_factory("stream"), unique_name("dup") + ".")
-    create_topics(case)
-    generated = generate(case, 2)
-    first, second = sorted({t["batch_id"] for t in generated["ground_truth"]})
-    companies = records_of(case, "entities", generated["entities"], "company_id")
-    second_events = [r for r in _grouped(case, generated, {second}) if r[0] == case.topics["events"]]
-    # The second interval's events twice in the same micro-batch.
-    publish(
-        case,
-        companies,
-        _grouped(case, generated, {first}),
-        second_events,
-        _grouped(case, generated, {second}),
-    )
-    run_stream(case.config, case.data_dir, available_now=True, spark=spark)
-    expected = event_tuples(generated["events"])
-    assert silver_events(spark, case) == expected
-    assert table(spark, case, "silver", "driver_events").count() == len(expected)
-    assert table(spark, case, "silver", "quarantine").count() == 0
-
-    # Both intervals again, in a later micro-batch: the second dedups against silver, the first is late.
-    publish(case, _grouped(case, generated, {first, second}))
-    run_stream(case.config, case.data_dir, available_now=True, spark=spark)
-    assert silver_events(spark, case) == expected
-    assert table(spark, case, "silver", "driver_events").count() == len(expected)
-    assert {row.reason for row in table(spark, case, "silver", "quarantine").collect()} <= {"late"}
-    bronze_events = table(spark, case, "bronze", case.topics["events"]).count()
-    assert bronze_events == len(generated["events"]) * 2 + len(second_events)
-    checks = table(spark, case, "checks", "interval_checks").collect()
-    assert {row.status for row in checks} == {"complete"}
-
-
-def test_events_dropped_before_the_ground_truth_are_reported_missing(
+def test_events_removed_before_the_ground_truth_are_missing_and_a_second_run_supersedes_provisional(
     spark: SparkSession,
     kafka_bootstrap: str,
     data_dir_factory: Callable[[str], Path],
@@ -171,9 +121,9 @@ def test_events_dropped_before_the_ground_truth_are_reported_missing(
 ) -> None:
     case = make_case(kafka_bootstrap, data_dir_factory("stream"), unique_name("miss") + ".")
     create_topics(case)
-    generated = generate(case, 2)
+    generated = generate(case, 3)
+    first, second, third = sorted(t["batch_id"] for t in generated["ground_truth"])
     dropped_type = "start driving"
-    first = min(t["batch_id"] for t in generated["ground_truth"])
     victims = [
         e["event_id"]
         for e in generated["events"]
@@ -181,17 +131,37 @@ def test_events_dropped_before_the_ground_truth_are_reported_missing(
     ]
     assert len(victims) >= 3
     kept = [e for e in generated["events"] if e["event_id"] not in set(victims[:3])]
+
+    def interval(batch_id: str) -> list[Record]:
+        events = [e for e in kept if e["batch_id"] == batch_id]
+        truth = [t for t in generated["ground_truth"] if t["batch_id"] == batch_id]
+        return records_of(case, "events", events, "driver_id") + records_of(
+            case, "ground_truth", truth, "batch_id"
+        )
+
     publish(
         case,
         records_of(case, "entities", generated["entities"], "company_id"),
-        records_of(case, "events", kept, "driver_id"),
-        records_of(case, "ground_truth", generated["ground_truth"], "batch_id"),
+        interval(first),
+        interval(second),
     )
     run_stream(case.config, case.data_dir, available_now=True, spark=spark)
-    checks = {
-        (r.batch_id, r.event_type): r for r in table(spark, case, "checks", "interval_checks").collect()
-    }
-    assert len(checks) == 6
-    missing = checks[(first, dropped_type)]
+    rows = table(spark, case, "checks", "interval_checks").collect()
+    # Nothing closed the watermark yet: both intervals are checked provisionally.
+    assert {(r.batch_id, r.provisional) for r in rows} == {(first, True), (second, True)}
+    missing = next(r for r in rows if (r.batch_id, r.category) == (first, dropped_type))
     assert (missing.status, missing.difference, missing.expected - missing.observed) == ("missing", -3, 3)
-    assert {r.status for key, r in checks.items() if key != (first, dropped_type)} == {"complete"}
+
+    publish(case, interval(third))
+    run_stream(case.config, case.data_dir, available_now=True, spark=spark)
+    rows = table(spark, case, "checks", "interval_checks").collect()
+    # The third interval's events moved the watermark past the first (its final rows replace the
+    # provisional ones); the second and third stay provisional.
+    assert {(r.batch_id, r.provisional) for r in rows} == {(first, False), (second, True), (third, True)}
+    assert len(rows) == 3 * 4
+    checks = {(r.batch_id, r.category): r for r in rows}
+    missing = checks[(first, dropped_type)]
+    assert (missing.status, missing.difference) == ("missing", -3)
+    assert checks[(first, None)].difference == -3
+    assert {r.status for key, r in checks.items() if key[0] != first} == {"complete"}
+    assert silver_events(spark, case) == event_tuples(kept)

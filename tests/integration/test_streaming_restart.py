@@ -36,10 +36,17 @@ INTERVALS = 6
 
 
 def _progress_batches(log: Path) -> int:
+    """Micro-batches of the silver query that read something, over every run so far."""
     if not log.exists():
         return 0
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return sum(1 for line in lines if line.get("event") == "progress" and line.get("numInputRows", 0) > 0)
+    return sum(
+        1
+        for line in lines
+        if line.get("event") == "progress"
+        and line.get("name") == "silver"
+        and line.get("numInputRows", 0) > 0
+    )
 
 
 def test_kill_9_mid_run_then_restart_holds_each_record_once(
@@ -53,7 +60,7 @@ def test_kill_9_mid_run_then_restart_holds_each_record_once(
         data_dir_factory("stream"),
         unique_name("kill") + ".",
         streaming__trigger_interval="PT1S",
-        streaming__max_offsets_per_trigger=120,
+        streaming__max_offsets_per_trigger=40,
         streaming__watermark_delay="PT2H",
         streaming__driver_memory="1g",
     )
@@ -62,35 +69,28 @@ def test_kill_9_mid_run_then_restart_holds_each_record_once(
     expected = generate(case, INTERVALS)
 
     log = case.data_dir / "logs" / "streaming-progress.jsonl"
-    process = subprocess.Popen(
-        [
-            SEEDSTREAM,
-            "stream",
-            "--config",
-            "small",
-            "--bootstrap-servers",
-            case.bootstrap,
-            "--data-dir",
-            str(case.data_dir),
-        ],
-        env=case.env,
-        cwd=case.data_dir,
-        stdout=subprocess.DEVNULL,
-        stderr=(case.data_dir / "stream.err").open("wb"),
-        start_new_session=True,
-    )
-    try:
-        wait_for(
-            lambda: _progress_batches(log) >= 2 or process.poll() is not None, 300, "two micro-batches", 0.2
-        )
-        assert process.poll() is None, (case.data_dir / "stream.err").read_text()[-2000:]
-        time.sleep(2.0)  # land somewhere inside the next micro-batch
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
-    done_before_kill = _progress_batches(log)
-    assert done_before_kill * 120 < len(expected["events"]), "the job finished before it was killed"
+    for pause in (0.5, 2.5):  # two kills, at different points of a micro-batch
+        before = _progress_batches(log)
+        process = subprocess.Popen(
+            [SEEDSTREAM, "stream", "--config", "small", "--bootstrap-servers", case.bootstrap,
+             "--data-dir", str(case.data_dir)],
+            env=case.env, cwd=case.data_dir, stdout=subprocess.DEVNULL,
+            stderr=(case.data_dir / "stream.err").open("wb"), start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for(
+                lambda b=before, p=process: _progress_batches(log) >= b + 2 or p.poll() is not None,  # type: ignore[misc]
+                300,
+                "two micro-batches",
+                0.2,
+            )
+            assert process.poll() is None, (case.data_dir / "stream.err").read_text()[-2000:]
+            time.sleep(pause)  # land somewhere inside a later micro-batch
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+        assert process.returncode == -signal.SIGKILL
+    assert _progress_batches(log) * 40 < len(expected["events"]), "the job finished before it was killed"
 
     run_stream(case.config, case.data_dir, available_now=True, spark=spark)
 
@@ -104,4 +104,7 @@ def test_kill_9_mid_run_then_restart_holds_each_record_once(
     assert table(spark, case, "silver", "driver_batches").count() == len(expected["ground_truth"])
     assert table(spark, case, "silver", "quarantine").count() == 0
     checks = table(spark, case, "checks", "interval_checks").collect()
-    assert len(checks) == INTERVALS * 3 and {row.status for row in checks} == {"complete"}
+    assert len(checks) == INTERVALS * 4 and {row.status for row in checks} == {"complete"}
+    assert table(spark, case, "checks", "interval_checks").select(
+        "batch_id", "category"
+    ).distinct().count() == len(checks)

@@ -1,0 +1,66 @@
+"""Create the pipeline's Delta tables before any query starts: empty, with their schemas and properties.
+
+Schemas come from running the transformations on an empty frame (plans only, no job), so readers
+never find a table missing and the checks query can stream from ``checks/observations`` from the
+first second. Bronze tables collect statistics only on lineage columns
+(``delta.dataSkippingStatsColumns``), never on the raw key and value.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from streaming.bronze import KAFKA_SCHEMA, to_bronze
+from streaming.checks import CHECK_SCHEMA
+from streaming.silver import OBSERVATION_COLUMNS, event_observations, truth_observations
+from streaming.validation import kafka_rows, parse, quarantine_rows, typed_rows
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from streaming.tables import Tables
+
+BRONZE_STATS_COLUMNS = "topic,partition,offset,kafka_timestamp,ingest_time"
+
+
+def create_tables(tables: Tables) -> None:
+    """Create every table that does not exist yet, empty, with its schema and properties."""
+    spark = tables.spark
+    kafka = spark.createDataFrame([], KAFKA_SCHEMA)
+    parsed = parse(kafka_rows(kafka), tables.plan).withColumn("_late", F.lit(False))
+    parsed = parsed.withColumn("_watermark_ms", F.lit(0).cast("long"))
+    shapes: dict[str, tuple[DataFrame, str | None, dict[str, str]]] = {}
+    bronze = to_bronze(kafka)
+    for topic in tables.plan.topics:
+        shapes[tables.bronze(topic)] = (
+            bronze,
+            "ingest_date",
+            {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS},
+        )
+        rows = typed_rows(parsed, topic)
+        if topic.role == "entities":
+            rows = rows.withColumn("valid_from", F.col(topic.time_field))
+            shapes[tables.silver(topic)] = (rows, None, {})
+        elif topic.role == "events":
+            shapes[tables.silver(topic)] = (
+                rows.withColumn("event_date", F.to_date(topic.time_field)),
+                "event_date",
+                {},
+            )
+        else:
+            shapes[tables.silver(topic)] = (rows, None, {})
+    shapes[tables.quarantine] = (quarantine_rows(parsed), "quarantine_date", {})
+    observed = truth_observations(parsed, tables.plan, 0)
+    events = event_observations(parsed, tables.plan, 0)
+    if events is not None:
+        observed = observed.unionByName(events)
+    shapes[tables.observations] = (observed.select(*OBSERVATION_COLUMNS), None, {})
+    shapes[tables.checks] = (spark.createDataFrame([], CHECK_SCHEMA), None, {})
+    for path, (frame, partition, properties) in shapes.items():
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(frame.schema)
+        for key, value in properties.items():
+            builder = builder.property(key, value)
+        (builder.partitionedBy(partition) if partition else builder).execute()
