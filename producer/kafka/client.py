@@ -31,7 +31,7 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 
 from producer.config import KafkaConfig
-from producer.errors import BadInputError, KafkaAuthenticationError, KafkaUnavailableError
+from producer.errors import BadInputError, KafkaAuthenticationError, KafkaUnavailableError, SeedstreamError
 
 FAILURES: tuple[type[BaseException], ...] = (KafkaError, TimeoutError, OSError)
 """What a send, commit or connect may raise when the broker is away: all of them are retried."""
@@ -188,6 +188,17 @@ def authentication_message(kafka: KafkaConfig, error: BaseException) -> str:
     else:
         fix = "check kafka.ssl_cafile, kafka.ssl_certfile and kafka.ssl_keyfile against the cluster"
     return f"Kafka authentication failed at {describe_listener(kafka)}: {detail}; {fix}"
+
+
+async def admin_failure(kafka: KafkaConfig, error: BaseException, failed: str) -> SeedstreamError:
+    """The one-line error for a Kafka operation that raised ``error``: refused credentials (told
+    apart from an unreachable broker by :func:`refused_credentials`), else ``failed`` as given."""
+    if isinstance(error, AUTHENTICATION_FAILURES):
+        return KafkaAuthenticationError(authentication_message(kafka, error))
+    refusal = await refused_credentials(kafka)
+    if refusal is not None:
+        return KafkaAuthenticationError(authentication_message(kafka, refusal))
+    return SeedstreamError(failed)
 
 
 async def refused_credentials(kafka: KafkaConfig, timeout: float = PROBE_TIMEOUT) -> BaseException | None:

@@ -17,16 +17,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from producer.config import KafkaConfig
-from producer.errors import KafkaAuthenticationError, SeedstreamError
+from producer.errors import SeedstreamError
 from producer.generation.scenarios.base import TopicSpec
 from producer.kafka.client import (
     AUTHENTICATION_FAILURES,
     FAILURES,
-    authentication_message,
+    admin_failure,
     client_options,
     describe_listener,
     quietly,
-    refused_credentials,
 )
 
 TOPIC_ALREADY_EXISTS = 36
@@ -79,15 +78,9 @@ async def ensure_topics(layouts: list[TopicLayout], kafka: KafkaConfig, timeout:
             timeout=timeout,
         )
         _raise_refusals(response.topic_errors)
-    except AUTHENTICATION_FAILURES as error:
-        raise KafkaAuthenticationError(authentication_message(kafka, error)) from None
-    except FAILURES as error:
-        refusal = await refused_credentials(kafka)
-        if refusal is not None:
-            raise KafkaAuthenticationError(authentication_message(kafka, refusal)) from None
-        raise SeedstreamError(
-            f"cannot create topics on {describe_listener(kafka)}: {error!r}; check that the broker runs"
-        ) from None
+    except (*AUTHENTICATION_FAILURES, *FAILURES) as error:
+        failed = f"cannot create topics on {describe_listener(kafka)}: {error!r}; check that the broker runs"
+        raise await admin_failure(kafka, error, failed) from None
     finally:
         await quietly(admin.close(), 5.0)
     await _wait_until_served(missing, kafka, timeout)

@@ -15,15 +15,13 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from producer.config import KafkaConfig
-from producer.errors import KafkaAuthenticationError, SeedstreamError
 from producer.kafka.client import (
     AUTHENTICATION_FAILURES,
     FAILURES,
-    authentication_message,
+    admin_failure,
     client_options,
     describe_listener,
     quietly,
-    refused_credentials,
 )
 
 KAFKA_TIMEOUT = 30.0
@@ -69,16 +67,12 @@ async def delete_topic_records(kafka: KafkaConfig, topics: list[str]) -> dict[st
                 if restore:
                     await asyncio.wait_for(admin.alter_configs(restore), KAFKA_TIMEOUT)
         return counts
-    except AUTHENTICATION_FAILURES as error:
-        raise KafkaAuthenticationError(authentication_message(kafka, error)) from None
-    except FAILURES as error:
-        refusal = await refused_credentials(kafka)
-        if refusal is not None:
-            raise KafkaAuthenticationError(authentication_message(kafka, refusal)) from None
-        raise SeedstreamError(
+    except (*AUTHENTICATION_FAILURES, *FAILURES) as error:
+        failed = (
             f"deleting the records of {', '.join(topics)} on {describe_listener(kafka)} failed: "
             f"{type(error).__name__}: {error}; check that the broker runs, then pause and clean again"
-        ) from None
+        )
+        raise await admin_failure(kafka, error, failed) from None
     finally:
         await quietly(consumer.stop(), 10.0)
         await quietly(admin.close(), 10.0)
