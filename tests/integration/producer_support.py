@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from producer.config import SeedstreamConfig, load_config
@@ -33,6 +34,13 @@ def producer_config(preset: str, bootstrap: str, prefix: str, **overrides: objec
     settings = {"kafka.bootstrap_servers": bootstrap, "kafka.topic_prefix": prefix, "kafka.partitions": 2}
     settings.update({key.replace("__", "."): value for key, value in overrides.items()})
     return load_config(preset, settings)
+
+
+def config_file(config: SeedstreamConfig, directory: Path) -> Path:
+    """``config`` written as a YAML file for ``seedstream`` subprocesses (without the streaming section)."""
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude={"streaming"})))
+    return path
 
 
 def topic_names(config: SeedstreamConfig) -> dict[str, str]:

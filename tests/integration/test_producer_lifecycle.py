@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-import yaml
 
 from producer.config import SeedstreamConfig
 from producer.engine.logs import LIBRARY_LINES_PER_WINDOW
@@ -27,6 +26,7 @@ from tests.fixtures.processes import ProcessFactory
 from tests.fixtures.runtime import SEEDSTREAM
 from tests.fixtures.waiting import wait_for
 from tests.integration.producer_support import (
+    config_file,
     expected,
     producer_config,
     read_all,
@@ -36,12 +36,6 @@ from tests.integration.producer_support import (
 pytestmark = pytest.mark.kafka
 
 START = datetime(2025, 11, 8, tzinfo=UTC)
-
-
-def _config_file(directory: Path, preset_overrides: dict[str, object]) -> Path:
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(preset_overrides))
-    return path
 
 
 def _state(data_dir: Path) -> dict[str, object]:
@@ -77,12 +71,12 @@ def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records
 ) -> None:
     prefix = unique_name("kill") + "."
     config = producer_config("base", kafka_bootstrap, prefix)
-    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    config_path = config_file(config, tmp_path)
     data_dir = data_dir_factory("producer")
     end = START + timedelta(hours=12)
     window = ("--from", "2025-11-08T00:00Z", "--to", "2025-11-08T12:00Z")
 
-    first = producer_process(*_flags(config_file, kafka_bootstrap, data_dir), *window)
+    first = producer_process(*_flags(config_path, kafka_bootstrap, data_dir), *window)
     try:
         wait_for(lambda: int(_state(data_dir).get("intervals_published", 0)) >= 4, 90, "4 intervals")
     finally:
@@ -91,7 +85,7 @@ def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records
     killed_at = int(_state(data_dir).get("intervals_published", 0))
     assert 4 <= killed_at < 48, "the kill must land mid-backfill"
 
-    second = producer_process(*_flags(config_file, kafka_bootstrap, data_dir), *window)
+    second = producer_process(*_flags(config_path, kafka_bootstrap, data_dir), *window)
     _, stderr = second.communicate(timeout=180)
     assert second.returncode == 0, stderr
 
@@ -110,9 +104,9 @@ def test_signals_pause_resume_and_sigterm_exit_0_with_state_saved(
         "emulated.5s", kafka_bootstrap, unique_name("sig") + ".", seed=3, delivery="batch",
         fleet__interval="PT1S", fleet__company_onboarding_interval="PT1S",
     )  # fmt: skip
-    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    config_path = config_file(config, tmp_path)
     data_dir = data_dir_factory("producer")
-    process = producer_process(*_flags(config_file, kafka_bootstrap, data_dir))
+    process = producer_process(*_flags(config_path, kafka_bootstrap, data_dir))
     try:
         wait_for(
             lambda: int(_state(data_dir).get("intervals_published", 0)) >= 2, 60, "2 realtime intervals"
@@ -146,7 +140,7 @@ def test_signals_pause_resume_and_sigterm_exit_0_with_state_saved(
     assert state["paused"] is False and state["next_interval"] is not None
 
     # restart while paused comes back paused (and publishes nothing)
-    restart = producer_process(*_flags(config_file, kafka_bootstrap, data_dir))
+    restart = producer_process(*_flags(config_path, kafka_bootstrap, data_dir))
     try:
         log_file = data_dir / "logs" / "producer.jsonl"
         wait_for(lambda: "starting" in log_file.read_text().split("stopped")[-1], 30, "the restart")
@@ -159,7 +153,7 @@ def test_signals_pause_resume_and_sigterm_exit_0_with_state_saved(
             restart.kill()
     assert restart.returncode == 0
     published = int(_state(data_dir)["intervals_published"])
-    again = producer_process(*_flags(config_file, kafka_bootstrap, data_dir))
+    again = producer_process(*_flags(config_path, kafka_bootstrap, data_dir))
     try:
         time.sleep(4)
         assert int(_state(data_dir)["intervals_published"]) == published
@@ -202,14 +196,14 @@ def test_backfill_then_follow_continues_into_realtime_without_a_gap(
     config = producer_config(
         "emulated.5s", kafka_bootstrap, unique_name("follow") + ".", seed=23, delivery="batch"
     )
-    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    config_path = config_file(config, tmp_path)
     data_dir = data_dir_factory("producer")
     length = timedelta(seconds=5)
     now = datetime.now(UTC)
     current = now - timedelta(seconds=now.second % 5, microseconds=now.microsecond)
     start, end = current - 6 * length, current - 3 * length
     process = producer_process(
-        *_flags(config_file, kafka_bootstrap, data_dir), "--from", start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        *_flags(config_path, kafka_bootstrap, data_dir), "--from", start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "--to", end.strftime("%Y-%m-%dT%H:%M:%SZ"), "--follow",
     )  # fmt: skip
     try:
@@ -271,10 +265,10 @@ def test_broker_outage_with_a_send_in_flight_stays_quiet_idle_and_loses_nothing(
             "emulated.5s", info.bootstrap, unique_name("quiet") + ".", seed=7, delivery="batch",
             fleet__interval="PT1S", fleet__company_onboarding_interval="PT2S",
         )  # fmt: skip
-        config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+        config_path = config_file(config, tmp_path)
         data_dir = data_dir_factory("producer")
         process = producer_process(
-            *_flags(config_file, info.bootstrap, data_dir), "--api-port", str(free_port())
+            *_flags(config_path, info.bootstrap, data_dir), "--api-port", str(free_port())
         )
         assert process.stderr is not None
         stderr = _Lines(process.stderr)
@@ -335,9 +329,9 @@ def test_state_directory_unwritable_mid_run_keeps_producing_and_says_so(
         "emulated.5s", kafka_bootstrap, unique_name("unsaved") + ".", seed=13, delivery="batch",
         fleet__interval="PT1S", fleet__company_onboarding_interval="PT2S",
     )  # fmt: skip
-    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    config_path = config_file(config, tmp_path)
     data_dir, port = data_dir_factory("producer"), free_port()
-    process = producer_process(*_flags(config_file, kafka_bootstrap, data_dir), "--api-port", str(port))
+    process = producer_process(*_flags(config_path, kafka_bootstrap, data_dir), "--api-port", str(port))
     try:
         wait_for(lambda: int(_state(data_dir).get("intervals_published", 0)) >= 2, 60, "2 intervals")
         state_dir = data_dir / "producer"
@@ -376,10 +370,10 @@ def test_counters_include_the_intervals_adopted_from_kafka_after_a_crash(
     tmp_path: Path,
 ) -> None:
     config = producer_config("base", kafka_bootstrap, unique_name("adopt") + ".")
-    config_file = _config_file(tmp_path, config.model_dump(mode="json", exclude={"streaming"}))
+    config_path = config_file(config, tmp_path)
     data_dir = data_dir_factory("producer")
     window = ("--from", "2025-11-08T00:00Z", "--to", "2025-11-08T12:00Z")
-    flags = (*_flags(config_file, kafka_bootstrap, data_dir), "--api-port", str(free_port()))
+    flags = (*_flags(config_path, kafka_bootstrap, data_dir), "--api-port", str(free_port()))
     state_file = data_dir / "producer" / "state.json"
 
     first = producer_process(*flags, *window)

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
 from producer.config import SeedstreamConfig
 from producer.engine.engine import Engine, RunRequest
@@ -21,6 +20,7 @@ from producer.generation.shard import Shard
 from tests.fixtures.processes import ProcessFactory
 from tests.fixtures.waiting import wait_for
 from tests.integration.producer_support import (
+    config_file,
     expected_every_topic,
     producer_config,
     read_every_topic,
@@ -89,12 +89,11 @@ def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records
     tmp_path: Path,
 ) -> None:
     config = producer_config("tapflow.small", kafka_bootstrap, unique_name("tfkill") + ".")
-    config_file = tmp_path / "config.yaml"
-    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude={"streaming"})))
+    config_path = config_file(config, tmp_path)
     data_dir = data_dir_factory("producer")
     end = START + timedelta(days=2)  # 192 intervals, with churn, growth and status changes
     window = ("--from", "2025-11-08T00:00Z", "--to", "2025-11-10T00:00Z")
-    flags = ("--config", str(config_file), "--bootstrap-servers", kafka_bootstrap,
+    flags = ("--config", str(config_path), "--bootstrap-servers", kafka_bootstrap,
              "--data-dir", str(data_dir), *window)  # fmt: skip
     state_file = data_dir / "producer" / "state.json"
 
