@@ -8,7 +8,7 @@ Usage: .venv/bin/python bench/bench_freshness.py [--preset emulated.5s] [--secon
 2. ``seedstream produce --config <preset>`` publishes in realtime for ``--seconds``, then stops;
    the stream runs until a micro-batch that started after the producer stopped has finished (at
    most ``--drain`` seconds), so every published event is in silver, then stops (SIGINT, then
-   its process group is terminated).
+   its process group is terminated). Micro-batch durations are printed per query.
 3. Per event in ``silver/driver_events``: freshness = commit time of the Delta version that added
    the row's file (``commitInfo.timestamp`` of ``_delta_log/<version>.json``, joined on ``add.path``
    with the row's ``input_file_name()``) − the row's ``kafka_timestamp`` (publish time, CreateTime
@@ -83,7 +83,11 @@ def _wait_drained(progress_log: Path, stopped: datetime, timeout: float) -> bool
     while time.monotonic() < deadline:
         for line in progress_log.read_text().splitlines():
             record = json.loads(line)
-            if record.get("event") == "progress" and datetime.fromisoformat(record["timestamp"]) >= stopped:
+            if (
+                record.get("event") == "progress"
+                and record.get("name") == "silver"
+                and datetime.fromisoformat(record["timestamp"]) >= stopped
+            ):
                 return True
         time.sleep(1)
     print(f"warning: the stream had not drained after {timeout:.0f} s")
@@ -201,7 +205,7 @@ def main() -> None:
                 "--data-dir",
                 str(work / "producer"),
                 "--api-port",
-                "0",
+                str(free_port()),
             ],
             env=env,
             start_new_session=True,
@@ -214,9 +218,12 @@ def main() -> None:
         progress = [
             json.loads(line) for line in (data / "logs" / "streaming-progress.jsonl").read_text().splitlines()
         ]
-        batches = [
-            p["durationMs"]["triggerExecution"] / 1000 for p in progress if p.get("event") == "progress"
-        ]
+        batches: dict[str, list[float]] = {}
+        for p in progress:
+            if p.get("event") == "progress":
+                batches.setdefault(p.get("name") or "?", []).append(
+                    p["durationMs"]["triggerExecution"] / 1000
+                )
         fresh = _freshness(data / "delta" / "silver" / "driver_events", since)
     finally:
         for process in (producer, stream):
@@ -226,12 +233,19 @@ def main() -> None:
             broker.stop()
     if not fresh:
         raise SystemExit("no events reached silver")
-    batches.sort()
     print(
         f"\n{args.preset}, realtime for {args.seconds:.0f} s, stream on {args.master}, "
-        f"processing-time trigger {args.trigger}; {len(batches)} micro-batches, "
-        f"median {_percentile(batches, 50):.1f} s, max {batches[-1]:.1f} s\n"
+        f"processing-time trigger {args.trigger}\n"
     )
+    print("| query | micro-batches | median s | p90 s | max s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, durations in sorted(batches.items()):
+        durations.sort()
+        print(
+            f"| {name} | {len(durations)} | {_percentile(durations, 50):.1f} | "
+            f"{_percentile(durations, 90):.1f} | {durations[-1]:.1f} |"
+        )
+    print()
     print("| freshness (publish → visible in silver) | seconds |")
     print("|---|---:|")
     for label, q in (("p50", 50), ("p90", 90), ("p99", 99)):

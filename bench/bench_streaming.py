@@ -38,6 +38,10 @@ RUNGS = ("plain", "bronze", "parse", "silver", "checks")
 
 def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str) -> None:
     """Inside the rung's own process: run it to the end of what Kafka holds."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("streaming").setLevel(logging.INFO)  # the silver micro-batch's step durations
     from pyspark.sql import functions as F
 
     from producer.config import load_config
@@ -88,7 +92,13 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
             .trigger(availableNow=True)
             .start()
         )
-    elif rung == "silver":
+    elif rung in ("silver", "silver-jvm"):
+        if rung == "silver-jvm":  # diagnostic: the router replaced by a no-op, to price the Python part
+            import streaming.job
+
+            streaming.job.routed = lambda frame, _delay: frame.withColumn("_late", F.lit(False)).withColumn(
+                "_watermark_ms", F.lit(0).cast("long")
+            )
         queries.append(pipeline.start_silver(available_now=True))
     for query in queries:
         query.awaitTermination()
@@ -165,6 +175,7 @@ def main() -> None:
         "bronze": "Kafka → bronze only",
         "parse": "+ parse/validate",
         "silver": "+ silver",
+        "silver-jvm": "+ silver, router replaced by a no-op (diagnostic)",
         "checks": "+ checks (whole `stream --available-now`)",
     }
     for rung, seconds in results:

@@ -1,1 +1,27 @@
-"""seedstream streaming: the reference Spark Structured Streaming pipeline into Delta Lake."""
+"""seedstream streaming: the reference Spark Structured Streaming pipeline into Delta Lake.
+
+Generic over the scenario contract (:mod:`streaming.contract`): topics, roles, fields, categories,
+references and ground-truth counts come from the scenario's record models, so a new scenario needs
+no code here (optionally gold tables through ``Scenario.derived_tables()``).
+
+Modules: :mod:`~streaming.validation` (parse once, intrinsic checks), :mod:`~streaming.router`
+(Spark's watermark applied to every event: ``late`` and deduplication), :mod:`~streaming.silver`
+(the silver micro-batch: entity merges, references, appends), :mod:`~streaming.checks` (interval
+checks as a watermark-closed aggregation), :mod:`~streaming.bronze`, :mod:`~streaming.tables` and
+:mod:`~streaming.create` (where tables live, their creation), :mod:`~streaming.job` (the queries),
+:mod:`~streaming.submit` (running them), :mod:`~streaming.observability`, :mod:`~streaming.session`.
+
+Several queries, not one: bronze per topic with Delta's native sink, one ``silver`` query and one
+``checks`` query, in FAIR pools of one session. Measured on 2 cores (``bench/bench_streaming.py``,
+README): bronze and checks have their own checkpoints and triggers, so the silver micro-batch —
+what freshness waits for — carries only the silver work; the native sink makes bronze exactly once
+without a ``foreachBatch``; the checks read one consistent cut (``checks/observations``, written by
+silver in one commit per micro-batch) and their watermark is Spark's, visible in the UI. One query
+per scenario would instead serialize bronze, silver and checks inside one ``foreachBatch``, the
+shape that made micro-batches take tens of seconds. Silver stays one query over every
+non-bronze topic because an event must see the entity published before it (same micro-batch or
+earlier), which separate queries per topic cannot promise.
+
+May import: ``producer.config``, ``producer.errors``, ``producer.datadir``, ``producer.generation``,
+``producer.kafka.client``, ``producer.stack.jvm``. Only ``producer.cli`` imports this package.
+"""

@@ -25,6 +25,7 @@ version from at or before that start).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import TYPE_CHECKING
@@ -272,11 +273,23 @@ class SilverWriter:
     def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
         if not self.writer_id:
             self.writer_id = self.tables.query_id("silver")
+        self.steps: list[tuple[str, float]] = []
+        self._mark = time.monotonic()
         routed = batch.persist()
         try:
             self._process(routed, micro_batch_id)
         finally:
             routed.unpersist()
+        log.info(
+            "silver micro-batch %d: %s",
+            micro_batch_id,
+            ", ".join(f"{name} {secs:.2f} s" for name, secs in self.steps),
+        )
+
+    def _step(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps.append((name, now - self._mark))
+        self._mark = now
 
     def _process(self, routed: DataFrame, micro_batch_id: int) -> None:
         plan = self.plan
@@ -286,12 +299,14 @@ class SilverWriter:
             .agg(F.count(F.lit(1)).alias("n"))
             .collect()
         }
+        self._step("route+cache")
         if not present:
             return
         for topic in plan.of_role("entities"):
             if present.get((topic.index, True)):
                 versions = latest_versions(typed_rows(routed.where(F.col("reason").isNull()), topic), topic)
                 merge_entities(self.spark, self.tables.silver(topic), versions, topic)
+                self._step(f"merge {topic.table}")
         events = [t for t in plan.of_role("events") if present.get((t.index, True))]
         checked = routed
         if events:
@@ -304,43 +319,45 @@ class SilverWriter:
                 checked = check_references(checked.where(mine), topic, plan, entities).unionByName(
                     checked.where(~mine)
                 )
-        final = checked.persist()
-        try:
-            verdicts = {
-                (row["_t"], row["ok"]): row["n"]
-                for row in final.groupBy("_t", F.col("reason").isNull().alias("ok"))
-                .agg(F.count(F.lit(1)).alias("n"))
-                .collect()
-            }
-            valid = final.where(F.col("reason").isNull())
-            for topic in events:
-                if verdicts.get((topic.index, True)):
-                    rows = typed_rows(valid, topic).withColumn("event_date", F.to_date(topic.time_field))
-                    self.append(rows, self.tables.silver(topic), topic.table, micro_batch_id, "event_date")
-            truth = plan.ground_truth
-            observations = []
-            if verdicts.get((truth.index, True)):
-                self.append(typed_rows(valid, truth), self.tables.silver(truth), truth.table, micro_batch_id)
-                observations.append(truth_observations(final, plan, micro_batch_id))
-            if any(verdicts.get((t.index, False)) for t in plan.topics):
-                self.append(
-                    quarantine_rows(final),
-                    self.tables.quarantine,
-                    "quarantine",
-                    micro_batch_id,
-                    "quarantine_date",
-                )
-            if events:
-                seen = event_observations(final, plan, micro_batch_id)
-                if seen is not None:
-                    observations.append(seen)
-            if observations:
-                feed = reduce(lambda a, b: a.unionByName(b), observations)
-                self.append(
-                    feed.select(*OBSERVATION_COLUMNS),
-                    self.tables.observations,
-                    "observations",
-                    micro_batch_id,
-                )
-        finally:
-            final.unpersist()
+        final = checked
+        verdicts = {
+            (row["_t"], row["ok"]): row["n"]
+            for row in final.groupBy("_t", F.col("reason").isNull().alias("ok"))
+            .agg(F.count(F.lit(1)).alias("n"))
+            .collect()
+        }
+        self._step("references")
+        valid = final.where(F.col("reason").isNull())
+        for topic in events:
+            if verdicts.get((topic.index, True)):
+                rows = typed_rows(valid, topic).withColumn("event_date", F.to_date(topic.time_field))
+                self.append(rows, self.tables.silver(topic), topic.table, micro_batch_id, "event_date")
+                self._step(f"append {topic.table}")
+        truth = plan.ground_truth
+        observations = []
+        if verdicts.get((truth.index, True)):
+            self.append(typed_rows(valid, truth), self.tables.silver(truth), truth.table, micro_batch_id)
+            self._step(f"append {truth.table}")
+            observations.append(truth_observations(final, plan, micro_batch_id))
+        if any(verdicts.get((t.index, False)) for t in plan.topics):
+            self.append(
+                quarantine_rows(final),
+                self.tables.quarantine,
+                "quarantine",
+                micro_batch_id,
+                "quarantine_date",
+            )
+            self._step("append quarantine")
+        if events:
+            seen = event_observations(final, plan, micro_batch_id)
+            if seen is not None:
+                observations.append(seen)
+        if observations:
+            feed = reduce(lambda a, b: a.unionByName(b), observations)
+            self.append(
+                feed.select(*OBSERVATION_COLUMNS),
+                self.tables.observations,
+                "observations",
+                micro_batch_id,
+            )
+            self._step("append observations")

@@ -88,6 +88,7 @@ def plus(instant: Column, duration: timedelta) -> Column:
 
 
 def _field_checks(topic: TopicPlan, rule: FieldRule, record: Column, keys: Column) -> list[Check]:
+    """Checks of one field; ``record`` is the raw parsed struct, typed values are ``_c`` columns."""
     value = record[rule.name]
     name = rule.name
     present = value.isNotNull()
@@ -104,7 +105,7 @@ def _field_checks(topic: TopicPlan, rule: FieldRule, record: Column, keys: Colum
     if rule.pattern is not None:
         checks.append((present & ~value.rlike(rule.pattern), SCHEMA_VIOLATION, f"{name}: not {rule.pattern}"))
     if rule.timestamp:
-        bad_instant = ~value.rlike(ISO_INSTANT_PATTERN) | F.try_to_timestamp(value).isNull()
+        bad_instant = ~value.rlike(ISO_INSTANT_PATTERN) | F.col(topic.column(name)).isNull()
         checks.append((present & bad_instant, SCHEMA_VIOLATION, f"{name}: not an ISO 8601 instant"))
     if rule.minimum is not None:
         checks.append(
@@ -137,14 +138,13 @@ def _topic_checks(topic: TopicPlan, record: Column, keys: Column, interval: time
     checks.append(
         (record[CORRUPT_RECORD].isNotNull(), SCHEMA_VIOLATION, "value: a field has the wrong JSON type")
     )
+    start = F.col("_interval_start")
     if topic.role in ("events", "ground_truth"):
-        start = interval_start_of(record[INTERVAL_FIELD])
         checks.append(
             (start.isNull(), SCHEMA_VIOLATION, f"{INTERVAL_FIELD}: not an interval id like 20251108T1215Z")
         )
     if topic.role == "events":
-        start = interval_start_of(record[INTERVAL_FIELD])
-        instant = F.try_to_timestamp(record[topic.time_field])
+        instant = F.col(topic.column(topic.time_field))
         outside = (instant < start) | (instant >= plus(start, interval))
         checks.append(
             (
@@ -156,40 +156,46 @@ def _topic_checks(topic: TopicPlan, record: Column, keys: Column, interval: time
     return checks
 
 
+def _by_topic(plan: PipelinePlan, values: dict[int, Column], otherwise: Column) -> Column:
+    """``values[_t]`` for the row's topic (a CASE: only that topic's expression is evaluated)."""
+    result = otherwise
+    for index in sorted(values, reverse=True):
+        result = F.when(F.col("_t") == index, values[index]).otherwise(result)
+    return result
+
+
 def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
     """:func:`kafka_rows` output → the flat parsed frame (see the module docstring).
 
     Adds ``_t`` (the topic's index), ``_interval_start`` (events and ground truth), ``_event_time``
     and ``_record_id`` (events that passed every check here; null otherwise).
+
+    Built in stages, each a projection over the previous one's columns, so every derived value (the
+    parsed struct, each typed field, the interval start, the index of the first failing check) is
+    computed once per record.
     """
     value = F.col("value")
-    keys = F.expr("json_object_keys(value)")
     topic_index: Column = F.lit(None).cast("int")
     for topic in reversed(plan.topics):
         topic_index = F.when(F.col("topic") == topic.kafka_topic, F.lit(topic.index)).otherwise(topic_index)
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
-    frame = rows.withColumn("_t", topic_index).withColumn("_keys", keys)
-    for topic in plan.topics:
-        frame = frame.withColumn(
-            f"_p{topic.index}",
-            F.when(F.col("_t") == topic.index, F.from_json(value, parse_schema(topic.spec.model), options)),
-        )
-    unparseable = value.isNull() | ~F.is_valid_utf8(value) | F.col("_keys").isNull()
-    reason: Column = F.lit(None).cast("string")
-    detail: Column = F.lit(None).cast("string")
-    for topic in reversed(plan.topics):
-        topic_reason, topic_detail = first_failure(
-            [(unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object")]
-            + _topic_checks(topic, F.col(f"_p{topic.index}"), F.col("_keys"), plan.interval)
-        )
-        reason = F.when(F.col("_t") == topic.index, topic_reason).otherwise(reason)
-        detail = F.when(F.col("_t") == topic.index, topic_detail).otherwise(detail)
-    frame = frame.withColumn("reason", reason).withColumn("detail", detail)
+    raw = [f"_p{topic.index}" for topic in plan.topics]
+    base = [*LINEAGE, "key", "value", "_t", "_keys"]
+    staged = rows.withColumn("_t", topic_index).select(
+        *LINEAGE,
+        "key",
+        "value",
+        "_t",
+        F.expr("json_object_keys(value)").alias("_keys"),
+        *(
+            F.when(
+                F.col("_t") == topic.index, F.from_json(value, parse_schema(topic.spec.model), options)
+            ).alias(f"_p{topic.index}")
+            for topic in plan.topics
+        ),
+    )
     typed: list[Column] = []
-    interval_start: Column = F.lit(None).cast("timestamp")
-    event_time: Column = F.lit(None).cast("timestamp")
-    record_id: Column = F.lit(None).cast("string")
-    valid = F.col("reason").isNull()
+    starts: dict[int, Column] = {}
     for topic in plan.topics:
         record = F.col(f"_p{topic.index}")
         for rule in topic.rules:
@@ -197,25 +203,69 @@ def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
             typed.append(
                 (F.try_to_timestamp(field) if rule.timestamp else field).alias(topic.column(rule.name))
             )
-        mine = F.col("_t") == topic.index
         if topic.role in ("events", "ground_truth"):
-            interval_start = F.when(mine, interval_start_of(record[INTERVAL_FIELD])).otherwise(interval_start)
-        if topic.role == "events":
-            event_time = F.when(mine & valid, F.try_to_timestamp(record[topic.time_field])).otherwise(
-                event_time
-            )
-            record_id = F.when(mine & valid, record[topic.id_field].cast("string")).otherwise(record_id)
-    return frame.select(
+            starts[topic.index] = interval_start_of(record[INTERVAL_FIELD])
+    typed_names = [topic.column(rule.name) for topic in plan.topics for rule in topic.rules]
+    staged = staged.select(
+        *base, *raw, *typed, _by_topic(plan, starts, F.lit(None).cast("timestamp")).alias("_interval_start")
+    )
+    unparseable = value.isNull() | ~F.is_valid_utf8(value) | F.col("_keys").isNull()
+    checks = {
+        topic.index: [(unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object")]
+        + _topic_checks(topic, F.col(f"_p{topic.index}"), F.col("_keys"), plan.interval)
+        for topic in plan.topics
+    }
+    failing: dict[int, Column] = {}
+    for index, topic_checks in checks.items():
+        first: Column = F.lit(None).cast("int")
+        for number in reversed(range(len(topic_checks))):
+            first = F.when(topic_checks[number][0], F.lit(number)).otherwise(first)
+        failing[index] = first
+    staged = staged.select(
+        *base,
+        *raw,
+        *typed_names,
+        "_interval_start",
+        _by_topic(plan, failing, F.lit(None).cast("int")).alias("_fail"),
+    )
+    reasons: dict[int, Column] = {}
+    details: dict[int, Column] = {}
+    for index, topic_checks in checks.items():
+        reason: Column = F.lit(None).cast("string")
+        detail: Column = F.lit(None).cast("string")
+        for number in reversed(range(len(topic_checks))):
+            _, code, text = topic_checks[number]
+            hit = F.col("_fail") == number
+            reason = F.when(hit, F.lit(code)).otherwise(reason)
+            detail = F.when(hit, text if not isinstance(text, str) else F.lit(text)).otherwise(detail)
+        reasons[index], details[index] = reason, detail
+    none = F.lit(None).cast("string")
+    staged = staged.select(
+        *base,
+        *raw,
+        *typed_names,
+        "_interval_start",
+        _by_topic(plan, reasons, none).alias("reason"),
+        _by_topic(plan, details, none).alias("detail"),
+    )
+    event_time: Column = F.lit(None).cast("timestamp")
+    record_id: Column = F.lit(None).cast("string")
+    valid = F.col("reason").isNull()
+    for topic in plan.of_role("events"):
+        mine = (F.col("_t") == topic.index) & valid
+        event_time = F.when(mine, F.col(topic.column(topic.time_field))).otherwise(event_time)
+        record_id = F.when(mine, F.col(topic.column(topic.id_field)).cast("string")).otherwise(record_id)
+    return staged.select(
         "_t",
         *LINEAGE,
         F.make_valid_utf8("key").alias("key"),  # what reaches Python (the router) must be UTF-8
         F.make_valid_utf8("value").alias("value"),
         "reason",
         "detail",
-        interval_start.alias("_interval_start"),
+        "_interval_start",
         event_time.alias("_event_time"),
         record_id.alias("_record_id"),
-        *typed,
+        *typed_names,
     )
 
 
