@@ -83,7 +83,7 @@ def produce_args(case: StreamCase, data_dir: Path, intervals: int) -> list[str]:
     return [
         "produce", "--config", "small", "--bootstrap-servers", case.bootstrap, "--data-dir", str(data_dir),
         "--from", format_instant(DEFAULT_EPOCH), "--to", format_instant(DEFAULT_EPOCH + intervals * LENGTH),
-        "--api-port", "0",
+        "--api-port", str(free_port()),
     ]  # fmt: skip
 
 
