@@ -240,8 +240,8 @@ class KafkaLag(Poller):
         consumer = AIOKafkaConsumer(
             **client_options(self.kafka), isolation_level="read_committed", enable_auto_commit=False
         )
-        await asyncio.wait_for(consumer.start(), timeout=10)
         try:
+            await asyncio.wait_for(consumer.start(), timeout=10)
             ends = await asyncio.wait_for(
                 consumer.end_offsets([TopicPartition(t, p) for t, p in partitions]), timeout=10
             )

@@ -109,10 +109,11 @@ def wait_for_topics(config: SeedstreamConfig, topics: list[str], every: float = 
 
 
 def _log_to_file(path: Path | None) -> None:
-    """Send the job's and py4j's Python log records to ``path`` (never to the terminal)."""
+    """Send the job's, py4j's and the Kafka lag poller's Python log records to ``path`` (never to
+    the terminal)."""
     handler: logging.Handler = logging.FileHandler(path) if path is not None else logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("streaming", "py4j"):
+    for name in ("streaming", "py4j", "aiokafka", "asyncio"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.propagate = False
