@@ -50,6 +50,8 @@ def test_library_logging_goes_to_the_event_log_rate_limited_and_never_to_stderr(
     now = [100.0]
     bridge = LibraryLogBridge(log, clock=lambda: now[0])
     sender, conn = logging.getLogger("aiokafka.producer.sender"), logging.getLogger("aiokafka.conn")
+    root = logging.getLogger("aiokafka")
+    before = (list(root.handlers), root.propagate)  # other tests' capture handlers may be attached
     bridge.install()
     try:
         for _ in range(50):
@@ -75,4 +77,4 @@ def test_library_logging_goes_to_the_event_log_rate_limited_and_never_to_stderr(
     )  # fmt: skip
     assert len(messages) == LIBRARY_LINES_PER_WINDOW + 2 + 4
     assert all(entry.component == "aiokafka" for entry in log.entries())
-    assert not logging.getLogger("aiokafka").handlers and logging.getLogger("aiokafka").propagate
+    assert (list(root.handlers), root.propagate) == before, "uninstall leaves the logger as it was"
