@@ -322,6 +322,36 @@ def up(
     raise typer.Exit(status)
 
 
+@app.command("clean")
+def clean(
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    pipeline: Annotated[
+        bool,
+        typer.Option("--pipeline", help="Delete the streaming job's Delta tables and checkpoints."),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do it (nothing is deleted without it).")] = False,
+) -> None:
+    """Reset the pipeline (with the stack stopped): its Delta tables, checkpoints and logs under the
+    data dir. The producer's topics and state are cleaned by POST /api/clean (pause first)."""
+    from producer.stack.clean import pipeline_paths, reset_pipeline
+
+    if not pipeline:
+        raise BadInputError(
+            "say what to clean: --pipeline deletes the streaming job's tables and checkpoints; "
+            "the producer's topics and state are cleaned with POST /api/clean (pause first)"
+        )
+    if not yes:
+        listed = ", ".join(str(path) for path in pipeline_paths(data_dir))
+        raise BadInputError(f"this deletes {listed}: add --yes to do it")
+    deleted = reset_pipeline(data_dir)
+    if not deleted:
+        err_console.print(f"nothing to delete: no pipeline tables or checkpoints under {data_dir}")
+        return
+    for path in deleted:
+        err_console.print(f"deleted {path}")
+    err_console.print("the next `seedstream up` reads Kafka from its earliest offsets into new tables")
+
+
 @app.command("report")
 def report(
     config: ConfigOption,

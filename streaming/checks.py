@@ -11,7 +11,10 @@ the silver query's own watermark has passed ``interval_end + allowed_lateness``,
 record of the interval is quarantined as late, so the counts are final.
 
 Status per row: ``complete`` (observed = expected), ``missing`` (<), ``surplus`` (>), or
-``no_ground_truth`` (events but no ground-truth record by the time the watermark passed). Shards'
+``no_ground_truth`` (events but no ground-truth record by the time the watermark passed); a row
+that is not complete of an interval a producer clean may have emptied is ``cleaned`` instead
+(:mod:`streaming.cleaned`: clean markers are kept out of the aggregation and read when intervals
+close). Cleaned intervals are not counted as checked. Shards'
 ground-truth records are summed; a republished identical record counts once. Rows are appended
 (``provisional`` false) exactly once (idempotent writes keyed by the micro-batch).
 
@@ -34,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
+from streaming.cleaned import CLEANED, CleanMarkers, is_marker_row
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
@@ -46,7 +51,7 @@ COMPLETE = "complete"
 MISSING = "missing"
 SURPLUS = "surplus"
 NO_GROUND_TRUTH = "no_ground_truth"
-STATUS_ORDER = (NO_GROUND_TRUTH, MISSING, SURPLUS, COMPLETE)
+STATUS_ORDER = (NO_GROUND_TRUTH, MISSING, SURPLUS, CLEANED, COMPLETE)
 """An interval's overall status is the first of these that any of its rows has."""
 
 CHECK_SCHEMA = (
@@ -111,10 +116,26 @@ def statuses(groups: DataFrame, provisional: bool, checked_at: Column | None = N
     )
 
 
+def mark_cleaned(rows: DataFrame, through: datetime) -> DataFrame:
+    """Check rows with every row that is not complete of an interval starting at or before
+    ``through`` (the newest cleaned interval) reported as ``cleaned``."""
+    cleaned = (F.col("status") != F.lit(COMPLETE)) & (F.col("interval_start") <= F.lit(through))
+    return rows.withColumn("status", F.when(cleaned, F.lit(CLEANED)).otherwise(F.col("status")))
+
+
+def lost_intervals(rows: list[Any]) -> dict[str, datetime]:
+    """Collected check rows → the intervals with a row that is not complete (batch_id → start)."""
+    return {row["batch_id"]: row["interval_start"] for row in rows if row["status"] != COMPLETE}
+
+
 def streaming_checks(spark: SparkSession, plan: PipelinePlan, observations_path: str) -> DataFrame:
-    """The checks query's input: ``checks/observations`` as a stream, watermarked and aggregated."""
+    """The checks query's input: ``checks/observations`` (without clean markers) as a stream,
+    watermarked and aggregated."""
     close, _ = _seconds(plan)
-    stream = spark.readStream.format("delta").load(observations_path).withWatermark("event_time", close)
+    stream = (
+        spark.readStream.format("delta").load(observations_path).where(~is_marker_row())
+        .withWatermark("event_time", close)
+    )  # fmt: skip
     return aggregate(stream, plan)
 
 
@@ -162,9 +183,15 @@ class CheckLog:
                 file.write("\n".join(lines) + "\n")
 
     def counts(self) -> tuple[int, int]:
-        """(intervals checked final by this job, of which complete)."""
+        """(intervals checked final by this job, of which complete); cleaned intervals are not checked."""
         with self._lock:
-            return len(self.checked), sum(1 for status in self.checked.values() if status == COMPLETE)
+            statuses = [status for status in self.checked.values() if status != CLEANED]
+            return len(statuses), statuses.count(COMPLETE)
+
+    def cleaned(self) -> int:
+        """Intervals this job reported as cleaned (final) instead of checking them."""
+        with self._lock:
+            return sum(1 for status in self.checked.values() if status == CLEANED)
 
 
 @dataclass
@@ -178,17 +205,26 @@ class CheckWriter:
     log: CheckLog
     provisional_pending: bool = False
     writer_id: str = ""
+    cleans: CleanMarkers | None = None
 
     def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
         if not self.writer_id:
             self.writer_id = self.tables.query_id("checks")
+        if self.cleans is None:
+            self.cleans = CleanMarkers(self.spark, self.tables.observations)
+            self.cleans.start()
         rows = statuses(batch, provisional=False).persist()
         try:
             collected = rows.collect()
             if not collected:
                 return
+            through = self.cleans.through(lost_intervals(collected))
+            final = rows
+            if through is not None:
+                final = mark_cleaned(rows, through)
+                collected = final.collect()
             (
-                rows.write.format("delta").mode("append")
+                final.write.format("delta").mode("append")
                 .option("txnAppId", f"{self.writer_id}:interval_checks").option("txnVersion", micro_batch_id)
                 .save(self.tables.checks)
             )  # fmt: skip
@@ -217,14 +253,21 @@ def write_provisional(spark: SparkSession, plan: PipelinePlan, tables: Tables, l
         .select("batch_id")
         .distinct()
     )
-    observations = spark.read.format("delta").load(tables.observations).join(final, "batch_id", "left_anti")
+    observations = (
+        spark.read.format("delta").load(tables.observations).where(~is_marker_row())
+        .join(final, "batch_id", "left_anti")
+    )  # fmt: skip
     rows = statuses(aggregate(observations, plan), provisional=True).persist()
     try:
+        cleans = CleanMarkers(spark, tables.observations)
+        cleans.start()
+        through = cleans.through(lost_intervals(rows.collect()))
+        output = rows if through is None else mark_cleaned(rows, through)  # a projection of the cache
         (
-            rows.write.format("delta").mode("overwrite").option("replaceWhere", "provisional = true")
+            output.write.format("delta").mode("overwrite").option("replaceWhere", "provisional = true")
             .save(tables.checks)
         )  # fmt: skip
-        summaries = interval_summaries(rows.collect())
+        summaries = interval_summaries(output.collect())
     finally:
         rows.unpersist()
     log.record(summaries)

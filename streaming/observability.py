@@ -55,6 +55,7 @@ class Metrics:
     silver_rows: Gauge
     interval_checks: Gauge
     interval_checks_complete: Gauge
+    interval_checks_cleaned: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -102,6 +103,11 @@ class Metrics:
                 "Intervals checked complete by this job.",
                 registry=registry,
             ),
+            interval_checks_cleaned=Gauge(
+                "seedstream_interval_checks_cleaned",
+                "Intervals a producer clean emptied, reported as cleaned instead of checked, by this job.",
+                registry=registry,
+            ),
         )
 
     def serve(self, host: str, port: int) -> int:
@@ -138,11 +144,16 @@ class ProgressListener(StreamingQueryListener):
     """Updates :class:`Metrics` and appends one JSON line per progress event to the progress log."""
 
     def __init__(
-        self, metrics: Metrics, log_path: Path | None, checks: Callable[[], tuple[int, int]] = lambda: (0, 0)
+        self,
+        metrics: Metrics,
+        log_path: Path | None,
+        checks: Callable[[], tuple[int, int]] = lambda: (0, 0),
+        cleaned: Callable[[], int] = lambda: 0,
     ) -> None:
         self.metrics = metrics
         self.log_path = log_path
         self.checks = checks
+        self.cleaned = cleaned
         self.offsets: dict[str, dict[tuple[str, int], int]] = {}
         self._lock = threading.Lock()
         if log_path is not None:
@@ -184,6 +195,7 @@ class ProgressListener(StreamingQueryListener):
         total, complete = self.checks()
         m.interval_checks.set(total)
         m.interval_checks_complete.set(complete)
+        m.interval_checks_cleaned.set(self.cleaned())
         self._write({"event": "progress", **json.loads(progress.json)})
 
     def onQueryIdle(self, event: Any) -> None:  # noqa: N802

@@ -171,7 +171,10 @@ def run_stream(
                 f"{error.strerror}; set SEEDSTREAM_STREAMING__METRICS_PORT to a free port"
             ) from None
     listener = ProgressListener(
-        metrics, files.streaming_progress_log if files is not None else None, pipeline.log.counts
+        metrics,
+        files.streaming_progress_log if files is not None else None,
+        pipeline.log.counts,
+        pipeline.log.cleaned,
     )
     session.streams.addListener(listener)
     pollers = [

@@ -14,6 +14,11 @@ unknown map key, a value outside a non-categorical enum, an unparseable ``batch_
 ``unknown_category`` (a declared category with a value outside its ``Literal``), and for events
 ``outside_interval`` (event time not in the interval its ``batch_id`` names). Every rejected row's
 ``detail`` names the field.
+
+A clean marker (:mod:`producer.generation.control`) on the ground-truth topic is a control record,
+not a ground truth: :func:`parse` gives it ``_t`` = :data:`CONTROL_INDEX` (so nothing that selects
+a topic's rows by its index sees it) and checks it against its own model; :mod:`streaming.cleaned`
+turns valid markers into observations.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from producer.generation.clock import to_micros_delta
+from producer.generation.control import CLEAN, CONTROL_FIELD, SHARD_PATTERN, CleanMarker
 from streaming.contract import INTERVAL_FIELD, PipelinePlan, TopicPlan
 from streaming.schemas import CORRUPT_RECORD, ISO_INSTANT_PATTERN, FieldRule, allows_extra, parse_schema
 
@@ -46,6 +52,9 @@ REASONS = (
     REFERENCE_NOT_YET_VALID,
     LATE,
 )
+
+CONTROL_INDEX = -1
+"""``_t`` of a control record (a clean marker read from the ground-truth topic): no topic's index."""
 
 BATCH_ID_FORMATS = ("yyyyMMdd'T'HHmm'Z'", "yyyyMMdd'T'HHmmss'Z'", "yyyyMMdd'T'HHmmss.SSSSSS'Z'")
 LINEAGE = ("topic", "partition", "offset", "kafka_timestamp", "ingest_time")
@@ -156,6 +165,41 @@ def _topic_checks(topic: TopicPlan, record: Column, keys: Column, interval: time
     return checks
 
 
+def control_field(name: str) -> Column:
+    """A string field of a control record's value (null when absent; parsed only on the rows asked)."""
+    return F.get_json_object(F.col("value"), f"$.{name}")
+
+
+def _control_checks(keys: Column) -> list[Check]:
+    """Checks of a clean marker against :class:`~producer.generation.control.CleanMarker`."""
+    fields = list(CleanMarker.model_fields)
+    unknown = F.array_except(keys, F.array(*map(F.lit, fields)))
+    through, at, shard = control_field("cleaned_through"), control_field("cleaned_at"), control_field("shard")
+    return [
+        (F.size(unknown) > 0, SCHEMA_VIOLATION, F.concat(F.lit("unknown field "), unknown[0])),
+        (
+            F.coalesce(control_field(CONTROL_FIELD) != F.lit(CLEAN), F.lit(True)),
+            SCHEMA_VIOLATION,
+            f"{CONTROL_FIELD}: not one of {[CLEAN]}",
+        ),
+        (
+            interval_start_of(through).isNull(),
+            SCHEMA_VIOLATION,
+            "cleaned_through: not an interval id like 20251108T1215Z",
+        ),
+        (
+            F.coalesce(~at.rlike(ISO_INSTANT_PATTERN) | F.try_to_timestamp(at).isNull(), F.lit(True)),
+            SCHEMA_VIOLATION,
+            "cleaned_at: not an ISO 8601 instant",
+        ),
+        (
+            F.coalesce(~shard.rlike(SHARD_PATTERN), F.lit(True)),
+            SCHEMA_VIOLATION,
+            f"shard: not {SHARD_PATTERN}",
+        ),
+    ]
+
+
 def _by_topic(plan: PipelinePlan, values: dict[int, Column], otherwise: Column) -> Column:
     """``values[_t]`` for the row's topic (a CASE: only that topic's expression is evaluated)."""
     result = otherwise
@@ -194,6 +238,8 @@ def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
             for topic in plan.topics
         ),
     )
+    control = (F.col("_t") == plan.ground_truth.index) & F.array_contains(F.col("_keys"), CONTROL_FIELD)
+    staged = staged.withColumn("_t", F.when(control, F.lit(CONTROL_INDEX)).otherwise(F.col("_t")))
     typed: list[Column] = []
     starts: dict[int, Column] = {}
     for topic in plan.topics:
@@ -215,6 +261,10 @@ def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
         + _topic_checks(topic, F.col(f"_p{topic.index}"), F.col("_keys"), plan.interval)
         for topic in plan.topics
     }
+    checks[CONTROL_INDEX] = [
+        (unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object"),
+        *_control_checks(F.col("_keys")),
+    ]
     failing: dict[int, Column] = {}
     for index, topic_checks in checks.items():
         first: Column = F.lit(None).cast("int")

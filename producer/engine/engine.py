@@ -134,6 +134,18 @@ class Engine:
         if loop is not None:
             loop.call_later(STOP_GRACE_SECONDS, self._force_stop)
 
+    def published_through(self) -> datetime:
+        """The newest interval this engine may have records of in Kafka: the one before the resume
+        point, or the interval paced delivery stopped inside (before a first start: the current one)."""
+        with self._state_lock:
+            if self.state.next_interval is None:
+                newest = align_down(self._now(), self.length)
+            else:
+                newest = self.state.next_interval - self.length
+            if self._paced.interval_start is not None:
+                newest = max(newest, self._paced.interval_start)
+        return newest
+
     def reset_progress(self) -> None:
         """After the published data was deleted: restart at the current interval, baseline first.
 

@@ -1,7 +1,8 @@
 """Turning a scenario's output into Kafka records: topics, headers, and what Kafka already holds.
 
 Headers carry the schema name and version, batch_id, seed and shard. An entity's
-batch_id is the interval containing its creation instant. :func:`last_committed_interval` reads the
+batch_id is the interval containing its creation instant. A clean leaves a control record on the
+ground-truth topic (:meth:`RecordFactory.clean_marker`). :func:`last_committed_interval` reads the
 tail of the ground-truth topic (``read_committed``) to find the newest interval this shard of this
 dataset has committed: the resume point that survives a crash between a commit and the state write.
 """
@@ -16,7 +17,8 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from producer.config import KafkaConfig
-from producer.generation.clock import from_micros, interval_id, parse_interval_id
+from producer.generation.clock import from_micros, interval_id, parse_interval_id, to_micros
+from producer.generation.control import CLEAN, CLEAN_MARKER_KEY, CONTROL_HEADER, clean_marker_value
 from producer.generation.dataset import Dataset
 from producer.generation.scenarios.base import Records, Scenario, Topics, TopicSpec
 from producer.generation.shard import Shard
@@ -78,6 +80,16 @@ class RecordFactory:
             headers.append(("partial", b"true"))
         return Outgoing(self.topics.name(records.topic), records, headers)
 
+    def clean_marker(self, cleaned_through: datetime, cleaned_at: datetime) -> Outgoing:
+        """The clean marker (on the ground-truth topic): intervals through ``cleaned_through`` may
+        have lost records to a clean at ``cleaned_at``. Headers: the control kind and the shard only."""
+        spec = self.topics.ground_truth
+        value = clean_marker_value(interval_id(cleaned_through, self.length), cleaned_at, str(self.shard))
+        stamp = np.array([to_micros(cleaned_at)], dtype=np.int64)
+        records = Records(spec, [CLEAN_MARKER_KEY], [value], stamp)
+        headers: Headers = [(CONTROL_HEADER, CLEAN.encode()), ("shard", self._shard)]
+        return Outgoing(self.topics.name(spec), records, headers)
+
 
 def subset(records: Records, indices: np.ndarray) -> Records:
     """The records at ``indices`` (in that order)."""
@@ -137,6 +149,8 @@ async def last_committed_interval(
                     batch = await consumer.getmany(tp, timeout_ms=500)
                     for message in batch.get(tp, []):
                         headers = dict(message.headers or ())
+                        if CONTROL_HEADER in headers:
+                            continue  # a clean marker: no interval of this shard
                         if headers.get("seed") == seed and headers.get("shard") == wanted:
                             interval = parse_interval_id(headers["batch_id"].decode())
                             newest = interval if newest is None else max(newest, interval)

@@ -4,15 +4,21 @@ Files: only regular files (or symlinks, unlinked themselves) whose resolved path
 resolved data dir are removed; anything else is reported as skipped and left alone. Kafka: each
 partition of the scenario's topics is truncated up to its end offset by
 :func:`producer.kafka.truncate.delete_topic_records`, so topics, their configuration and running
-consumers survive.
+consumers survive. Then one clean marker (:mod:`producer.generation.control`) is published on the
+ground-truth topic, naming the newest interval that may have lost records, so a pipeline reading the
+topics reports that range as cleaned instead of missing data.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from producer.engine.engine import Engine
+from producer.errors import SeedstreamError
+from producer.generation.clock import interval_id
 from producer.kafka.topics import topic_layouts
 from producer.kafka.truncate import delete_topic_records
 
@@ -24,6 +30,7 @@ class CleanReport:
     deleted_files: list[str] = field(default_factory=list)
     deleted_records: dict[str, int] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    cleaned_through: str | None = None
 
     @property
     def deleted_count(self) -> int:
@@ -76,6 +83,31 @@ def remove_files(candidates: list[Path], data_dir: Path, report: CleanReport) ->
         report.deleted_files.append(str(path))
 
 
+MARKER_TIMEOUT = 30.0
+
+
+async def publish_clean_marker(engine: Engine) -> str | None:
+    """Publish the clean marker; returns the cleaned range's newest interval id (None before the
+    engine connected to Kafka: nothing of this run was published then).
+
+    Raises:
+        SeedstreamError: when Kafka does not acknowledge the marker in time.
+    """
+    publisher = engine.publisher
+    if publisher is None:
+        return None
+    through = engine.published_through()
+    marker = publisher.factory.clean_marker(through, datetime.now(UTC))
+    try:
+        await asyncio.wait_for(publisher.deliver([marker]), MARKER_TIMEOUT)
+    except TimeoutError:
+        raise SeedstreamError(
+            f"the records were deleted but Kafka did not acknowledge the clean marker within "
+            f"{MARKER_TIMEOUT:.0f} s: check that the broker runs, then clean again"
+        ) from None
+    return interval_id(through, publisher.length)
+
+
 async def clean(engine: Engine) -> CleanReport:
     """Delete the generated data of a paused engine and restart its progress from the baseline.
 
@@ -85,6 +117,7 @@ async def clean(engine: Engine) -> CleanReport:
     report = CleanReport()
     topics = [layout.name for layout in topic_layouts(engine.scenario.topics(), engine.config.kafka)]
     report.deleted_records = await delete_topic_records(engine.config.kafka, topics)
+    report.cleaned_through = await publish_clean_marker(engine)
     remove_files(generated_files(engine), engine.paths.data_dir, report)
     engine.reset_progress()
     engine.log.warning(
@@ -92,6 +125,7 @@ async def clean(engine: Engine) -> CleanReport:
         "cleaned",
         deleted_files=report.deleted_files,
         deleted_records=report.deleted_records,
+        cleaned_through=report.cleaned_through,
         skipped=[path for path, _ in report.skipped],
     )
     return report

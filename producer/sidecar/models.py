@@ -180,6 +180,14 @@ class CleanResult(_Model):
         description="Records deleted per topic (topics are kept).",
         examples=[{"fleet.companies": 200, "fleet.driver-events": 1163, "fleet.driver-batches": 19}],
     )
+    cleaned_through: str | None = Field(
+        description=(
+            "The newest interval that may have lost records, as named by the clean marker published "
+            "on the ground-truth topic (a pipeline reports intervals up to it as cleaned); null when "
+            "the producer had not connected to Kafka yet."
+        ),
+        examples=["20251108T121455Z"],
+    )
     skipped: list[SkippedPath] = Field(examples=[[]])
     timestamp: datetime = Field(examples=[_NOW])
 

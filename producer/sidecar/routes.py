@@ -177,7 +177,10 @@ async def clean(control: ControlDep) -> CleanResult:
     """Delete every record of the scenario's topics and this producer's state and manifest files.
 
     The topics themselves are kept, so running consumers keep working; only files inside the data
-    dir are touched. The next resume starts afresh and republishes the entities first.
+    dir are touched. A clean marker on the ground-truth topic then tells pipelines which intervals
+    may have lost records (`cleaned_through`). The next resume starts afresh and republishes the
+    entities first. The pipeline's Delta tables are not touched (`seedstream clean --pipeline` resets
+    them with the stack stopped).
     """
     report = await control.clean()
     return CleanResult(
@@ -185,6 +188,7 @@ async def clean(control: ControlDep) -> CleanResult:
         deleted_count=report.deleted_count,
         deleted_files=report.deleted_files,
         deleted_records=report.deleted_records,
+        cleaned_through=report.cleaned_through,
         skipped=[SkippedPath(path=path, reason=reason) for path, reason in report.skipped],
         timestamp=datetime.now(UTC),
     )

@@ -373,7 +373,10 @@ class Stack:
             self.status["silver rows"] = f"{prometheus_sum(metrics, 'seedstream_silver_rows'):,.0f}"
             complete = prometheus_sum(metrics, "seedstream_interval_checks_complete")
             checked = prometheus_sum(metrics, "seedstream_interval_checks")
-            self.status["interval checks"] = f"{complete:,.0f} complete of {checked:,.0f}"
+            cleaned = prometheus_sum(metrics, "seedstream_interval_checks_cleaned")
+            self.status["interval checks"] = f"{complete:,.0f} complete of {checked:,.0f}" + (
+                f" ({cleaned:,.0f} cleaned, not checked)" if cleaned else ""
+            )
         except (OSError, ValueError):
             self.status["streaming"] = "not answering"
         self._read_last_check()
