@@ -125,7 +125,7 @@ class CleanMarkers:
                     cleaned.batch_id,
                     len(hits),
                     CLEANED,
-                    f": {hits[0]}…{hits[-1]}" if hits else "",
+                    "" if not hits else f": {hits[0]}" if len(hits) == 1 else f": {hits[0]}…{hits[-1]}",
                 )
                 self.logged.add(cleaned)
         return max((cleaned.through for cleaned in ranges), default=None)
