@@ -18,6 +18,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from producer.config import SeedstreamConfig
 from producer.engine.engine import Engine
+from producer.generation.control import CONTROL_HEADER
 from producer.sidecar.app import create_app
 from tests.fixtures.waiting import wait_for_async
 from tests.integration.producer_support import producer_config, read_topic, topic_names
@@ -201,8 +202,16 @@ async def test_clean_empties_files_and_topics_then_first_resume_reinitialises_on
         assert all(count > 0 for count in cleaned["deleted_records"].values()), cleaned
         assert cleaned["deleted_count"] == 2 + sum(cleaned["deleted_records"].values())
         assert cleaned["skipped"] == []
-        for topic in side.topics.values():
-            assert (await read_topic(bootstrap, topic)).values == [], f"{topic} still holds old records"
+        for role, topic in side.topics.items():
+            left = await read_topic(bootstrap, topic)
+            if role != "ground_truth":
+                assert left.values == [], f"{topic} still holds old records"
+                continue
+            # only the clean marker, naming the newest interval that may have lost records
+            assert left.headers == [{CONTROL_HEADER: b"clean", "shard": b"0/1"}], left.headers
+            marker = json.loads(left.values[0])
+            assert marker["seedstream_control"] == "clean" and marker["shard"] == "0/1"
+            assert marker["cleaned_through"] == cleaned["cleaned_through"] is not None
         assert await cleanup_policy(bootstrap, side.topics["entities"]) == "compact"  # restored
         state = json.loads(state_file.read_text())  # rewritten fresh (still paused, counters at zero)
         assert (
@@ -228,7 +237,9 @@ async def test_clean_empties_files_and_topics_then_first_resume_reinitialises_on
     companies = await read_topic(bootstrap, side.topics["entities"])
     assert len(companies.values) >= int(entities_action.split(":")[1])
     truth = await read_topic(bootstrap, side.topics["ground_truth"])
-    assert json.loads(truth.values[0])["batch_id"] == truth_action.split(":", 1)[1]
+    assert CONTROL_HEADER in truth.headers[0]  # the marker stays first
+    assert json.loads(truth.values[1])["batch_id"] == truth_action.split(":", 1)[1]
+    assert truth_action.split(":", 1)[1] > marker["cleaned_through"]  # nothing cleaned is republished
 
     # once: a later pause/resume does not re-initialise again, and health keeps reporting it
     assert (await client.post("/api/pause")).status_code == 200
