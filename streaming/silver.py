@@ -1,38 +1,52 @@
 """silver: the routed micro-batch written to the entity, event, ground-truth and quarantine tables.
 
 :class:`SilverWriter` is the ``foreachBatch`` function of the ``silver`` query. Per micro-batch it
-persists the routed frame once and then:
+persists the routed frame and then:
 
-1. merges each entity topic's valid versions into ``silver/<entity>`` (latest version per key wins
-   by (time field, Kafka timestamp, partition, offset); ``valid_from`` keeps the first version's
-   time), so an entity in the same micro-batch as its first event is known to that event;
-2. checks each event's references against those tables (:func:`check_references`);
-3. appends valid events to ``silver/<event topic>``, valid ground truth to ``silver/<truth topic>``,
-   every rejected record to ``silver/quarantine`` and the micro-batch's counts per interval, event
-   topic and category to ``checks/observations`` (the interval checks' one input, so they see one
-   consistent cut of every table).
+1. checks references (:func:`check_references`) against :func:`entity_view`: the entity table as
+   it stands *plus* this micro-batch's valid versions, so an entity in the same micro-batch as its
+   first event (or its first child entity) is known to it. Entity topics are checked first, parents
+   before children (:func:`entity_order`), then event topics; the result is persisted and counted
+   once (the micro-batch's one ``collect``);
+2. writes every table at once, one thread per table (independent Delta tables, so the commits
+   overlap instead of queueing): each entity topic's latest versions into ``silver/<entity>`` (a
+   plain append when none of the keys is known yet, else a MERGE where the latest version per key
+   wins by (time field, Kafka timestamp, partition, offset) and ``valid_from`` keeps the first
+   version's time), valid events to ``silver/<event topic>``, valid ground truth to
+   ``silver/<truth topic>``, every rejected record to ``silver/quarantine`` and the micro-batch's
+   counts per interval, event topic and category to ``checks/observations`` (the interval checks'
+   one input, so they see one consistent cut of every table).
 
-Exactly once: appends use Delta's idempotent writes (``txnAppId`` = the checkpoint's query id and
-the table, ``txnVersion`` = the micro-batch id) and a merge applied twice changes nothing, so a
-micro-batch replayed after a crash writes nothing twice.
+Exactly once: a MERGE applied twice changes nothing, and every append records
+``{"writer": <checkpoint's query id>, "micro_batch_id": N}`` as the commit's ``userMetadata``
+(:class:`AppendLedger`). A micro-batch is replayed only by the first run after a crash, so the
+ledger reads each table's recent history once per run and skips the tables that already hold
+micro-batch N. Delta's own idempotent writes (``txnAppId``/``txnVersion``) give the same guarantee
+but cost a log replay per append: measured 0.6 s against 0.2 s per 100-row append on this machine,
+and silver appends up to four tables per micro-batch.
 
 Reference rules, after the intrinsic checks and before ``late``: ``unknown_reference`` (no entity
-with that key in ``silver/<entity>``), ``reference_not_yet_valid`` (the entity's first version is at
-or after the start of the event's interval, or its declared ``Active`` field says inactive in a
-version from at or before that start).
+with that key in ``silver/<entity>`` or this micro-batch), ``reference_not_yet_valid`` (events only:
+the entity's first version is at or after the start of the event's interval, or its declared
+``Active`` field says inactive in a version from at or before that start).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import partial, reduce
+from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING
 
 from delta.tables import DeltaTable
 from pyspark.sql import Window
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 from streaming.contract import INTERVAL_FIELD, SHARD_FIELD, PipelinePlan, TopicPlan
 from streaming.validation import (
@@ -114,6 +128,46 @@ def merge_entities(spark: SparkSession, path: str, versions: DataFrame, topic: T
         )
         .whenNotMatchedInsertAll()
         .execute()
+    )
+
+
+RANK_COLUMNS = ("kafka_timestamp", "source_partition", "source_offset")
+"""After the time field, what orders two versions of one entity (the later publish wins)."""
+
+
+def entity_order(plan: PipelinePlan) -> list[TopicPlan]:
+    """Entity topics, every topic after the entity topics it references (stable otherwise)."""
+    entities = {topic.name: topic for topic in plan.of_role("entities")}
+    graph = {
+        name: [target for target in topic.references.values() if target in entities and target != name]
+        for name, topic in entities.items()
+    }
+    sorter: TopologicalSorter[str] = TopologicalSorter(graph)
+    order = {name: number for number, name in enumerate(entities)}
+    sorter.prepare()
+    ordered: list[TopicPlan] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=order.__getitem__)
+        ordered += [entities[name] for name in ready]
+        sorter.done(*ready)
+    return ordered
+
+
+def entity_view(table: DataFrame, batch: DataFrame | None, topic: TopicPlan) -> DataFrame:
+    """What references see of an entity topic: one row per key of the table and this micro-batch's
+    versions (``batch``), with the first ``valid_from`` and the latest version's time and
+    ``Active`` field."""
+    key, time = topic.spec.key_field, topic.time_field
+    latest = [time, *([topic.active[0]] if topic.active else [])]
+    columns = [key, "valid_from", *latest, *RANK_COLUMNS]
+    rows = table.select(*columns)
+    if batch is not None:
+        rows = rows.unionByName(batch.select(*columns))
+    rank = F.struct(*(F.col(c) for c in (time, *RANK_COLUMNS)))
+    return (
+        rows.groupBy(key)
+        .agg(F.min("valid_from").alias("valid_from"), F.max_by(F.struct(*latest), rank).alias("_latest"))
+        .select(key, "valid_from", *(F.col(f"_latest.{c}").alias(c) for c in latest))
     )
 
 
@@ -252,6 +306,57 @@ def truth_observations(frame: DataFrame, plan: PipelinePlan, micro_batch_id: int
 
 
 @dataclass
+class AppendLedger:
+    """Which micro-batch each table last received from one writer: appends exactly once without
+    ``txnAppId`` (see the module docstring). ``last`` is filled per table from the table's recent
+    history the first time the table is written in this run."""
+
+    spark: SparkSession
+    writer_id: str
+    history_depth: int = 100
+    last: dict[str, int] = field(default_factory=dict)
+
+    def metadata(self, micro_batch_id: int) -> str:
+        return json.dumps({"writer": self.writer_id, "micro_batch_id": micro_batch_id})
+
+    def recorded(self, path: str) -> int:
+        """The newest micro-batch id this writer recorded in ``path``'s recent commits (-1: none)."""
+        if not DeltaTable.isDeltaTable(self.spark, path):
+            return -1
+        history = DeltaTable.forPath(self.spark, path).history(self.history_depth).select("userMetadata")
+        newest = -1
+        for row in history.collect():
+            try:
+                meta = json.loads(row["userMetadata"] or "null")
+            except ValueError:
+                continue
+            if isinstance(meta, dict) and meta.get("writer") == self.writer_id:
+                newest = max(newest, int(meta.get("micro_batch_id", -1)))
+        return newest
+
+    def append(
+        self, frame: DataFrame, path: str, micro_batch_id: int, partition_by: str | None = None
+    ) -> bool:
+        """Append ``frame`` unless micro-batch ``micro_batch_id`` is already in ``path``; whether it
+        wrote."""
+        if path not in self.last:
+            self.last[path] = self.recorded(path)
+        if micro_batch_id <= self.last[path]:
+            log.info("%s already holds micro-batch %d: not appended again", path, micro_batch_id)
+            return False
+        writer = (
+            frame.write.format("delta").mode("append").option("userMetadata", self.metadata(micro_batch_id))
+        )
+        (writer.partitionBy(partition_by) if partition_by else writer).save(path)
+        self.last[path] = micro_batch_id
+        return True
+
+
+Write = tuple[str, Callable[[], object]]
+"""(step name, the write) — run on its own thread by :meth:`SilverWriter._write_all`."""
+
+
+@dataclass
 class SilverWriter:
     """The ``silver`` query's ``foreachBatch`` function (see the module docstring)."""
 
@@ -259,26 +364,22 @@ class SilverWriter:
     plan: PipelinePlan
     tables: Tables
     writer_id: str = ""
-    accepted: dict[str, int] = field(default_factory=dict)
-
-    def append(
-        self, frame: DataFrame, path: str, table: str, micro_batch_id: int, partition_by: str | None = None
-    ) -> None:
-        writer = (
-            frame.write.format("delta").mode("append")
-            .option("txnAppId", f"{self.writer_id}:{table}").option("txnVersion", micro_batch_id)
-        )  # fmt: skip
-        (writer.partitionBy(partition_by) if partition_by else writer).save(path)
+    ledger: AppendLedger | None = None
 
     def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
-        if not self.writer_id:
-            self.writer_id = self.tables.query_id("silver")
+        if self.ledger is None:
+            self.writer_id = self.writer_id or self.tables.query_id("silver")
+            self.ledger = AppendLedger(self.spark, self.writer_id)
         self.steps: list[tuple[str, float]] = []
         self._mark = time.monotonic()
         routed = batch.persist()
+        checked: DataFrame | None = None
         try:
-            self._process(routed, micro_batch_id)
+            checked = self._checked(routed).persist()
+            self._write(checked, micro_batch_id)
         finally:
+            if checked is not None:
+                checked.unpersist()
             routed.unpersist()
         log.info(
             "silver micro-batch %d: %s",
@@ -291,73 +392,124 @@ class SilverWriter:
         self.steps.append((name, now - self._mark))
         self._mark = now
 
-    def _process(self, routed: DataFrame, micro_batch_id: int) -> None:
+    def _checked(self, routed: DataFrame) -> DataFrame:
+        """Every routed row with its final ``reason``; entity rows also with ``_known`` (the key is
+        already in the entity table)."""
         plan = self.plan
-        present = {
-            (row["_t"], row["ok"]): row["n"]
-            for row in routed.groupBy("_t", F.col("reason").isNull().alias("ok"))
+        parts = {topic.index: routed.where(F.col("_t") == topic.index) for topic in plan.topics}
+        tables = {
+            topic.name: self.spark.read.format("delta").load(self.tables.silver(topic))
+            for topic in plan.of_role("entities")
+        }
+        views: dict[str, DataFrame] = {}
+        for topic in entity_order(plan):
+            part = parts[topic.index]
+            if topic.references:
+                part = check_references(part, topic, plan, views)
+            key = topic.spec.key_field
+            known = tables[topic.name].select(F.col(key).alias("_known_key"))
+            parts[topic.index] = (
+                part.join(F.broadcast(known), F.col(topic.column(key)) == F.col("_known_key"), "left")
+                .withColumn("_known", F.col("_known_key").isNotNull())
+                .drop("_known_key")
+            )
+            batch = latest_versions(
+                typed_rows(parts[topic.index].where(F.col("reason").isNull()), topic), topic
+            )
+            views[topic.name] = entity_view(tables[topic.name], batch, topic)
+        for topic in plan.of_role("events"):
+            if topic.references:
+                parts[topic.index] = check_references(parts[topic.index], topic, plan, views)
+        frames = [
+            frame if "_known" in frame.columns else frame.withColumn("_known", F.lit(None).cast("boolean"))
+            for frame in parts.values()
+        ]
+        return reduce(lambda a, b: a.unionByName(b), frames)
+
+    def _write(self, checked: DataFrame, micro_batch_id: int) -> None:
+        plan, tables = self.plan, self.tables
+        verdicts: dict[tuple[int, bool], int] = {}
+        known: set[int] = set()
+        for row in (
+            checked.groupBy(
+                "_t", F.col("reason").isNull().alias("ok"), F.coalesce("_known", F.lit(False)).alias("k")
+            )
             .agg(F.count(F.lit(1)).alias("n"))
             .collect()
-        }
-        self._step("route+cache")
-        if not present:
+        ):
+            verdicts[(row["_t"], row["ok"])] = verdicts.get((row["_t"], row["ok"]), 0) + row["n"]
+            if row["ok"] and row["k"]:
+                known.add(row["_t"])
+        self._step("route+references")
+        if not verdicts:
             return
+        valid = checked.where(F.col("reason").isNull())
+        writes: list[Write] = []
         for topic in plan.of_role("entities"):
-            if present.get((topic.index, True)):
-                versions = latest_versions(typed_rows(routed.where(F.col("reason").isNull()), topic), topic)
-                merge_entities(self.spark, self.tables.silver(topic), versions, topic)
-                self._step(f"merge {topic.table}")
-        events = [t for t in plan.of_role("events") if present.get((t.index, True))]
-        checked = routed
-        if events:
-            entities = {
-                t.name: self.spark.read.format("delta").load(self.tables.silver(t))
-                for t in plan.of_role("entities")
-            }
-            for topic in events:
-                mine = F.col("_t") == topic.index
-                checked = check_references(checked.where(mine), topic, plan, entities).unionByName(
-                    checked.where(~mine)
-                )
-        final = checked
-        verdicts = {
-            (row["_t"], row["ok"]): row["n"]
-            for row in final.groupBy("_t", F.col("reason").isNull().alias("ok"))
-            .agg(F.count(F.lit(1)).alias("n"))
-            .collect()
-        }
-        self._step("references")
-        valid = final.where(F.col("reason").isNull())
-        for topic in events:
             if verdicts.get((topic.index, True)):
-                rows = typed_rows(valid, topic).withColumn("event_date", F.to_date(topic.time_field))
-                self.append(rows, self.tables.silver(topic), topic.table, micro_batch_id, "event_date")
-                self._step(f"append {topic.table}")
+                versions = latest_versions(typed_rows(valid, topic), topic)
+                path = tables.silver(topic)
+                if topic.index in known:
+                    merge = partial(merge_entities, self.spark, path, versions, topic)
+                    writes.append((f"merge {topic.table}", merge))
+                else:
+                    writes.append((f"append {topic.table}", self._append(versions, path, micro_batch_id)))
+        events = [t for t in plan.of_role("events") if verdicts.get((t.index, True))]
+        for topic in events:
+            rows = typed_rows(valid, topic).withColumn("event_date", F.to_date(topic.time_field))
+            writes.append(
+                (
+                    f"append {topic.table}",
+                    self._append(rows, tables.silver(topic), micro_batch_id, "event_date"),
+                )
+            )
         truth = plan.ground_truth
         observations = []
         if verdicts.get((truth.index, True)):
-            self.append(typed_rows(valid, truth), self.tables.silver(truth), truth.table, micro_batch_id)
-            self._step(f"append {truth.table}")
-            observations.append(truth_observations(final, plan, micro_batch_id))
-        if any(verdicts.get((t.index, False)) for t in plan.topics):
-            self.append(
-                quarantine_rows(final),
-                self.tables.quarantine,
-                "quarantine",
-                micro_batch_id,
-                "quarantine_date",
+            writes.append(
+                (
+                    f"append {truth.table}",
+                    self._append(typed_rows(valid, truth), tables.silver(truth), micro_batch_id),
+                )
             )
-            self._step("append quarantine")
+            observations.append(truth_observations(checked, plan, micro_batch_id))
+        if any(verdicts.get((t.index, False)) for t in plan.topics):
+            rejected = quarantine_rows(checked)
+            writes.append(
+                (
+                    "append quarantine",
+                    self._append(rejected, tables.quarantine, micro_batch_id, "quarantine_date"),
+                )
+            )
         if events:
-            seen = event_observations(final, plan, micro_batch_id)
+            seen = event_observations(checked, plan, micro_batch_id)
             if seen is not None:
                 observations.append(seen)
         if observations:
-            feed = reduce(lambda a, b: a.unionByName(b), observations)
-            self.append(
-                feed.select(*OBSERVATION_COLUMNS),
-                self.tables.observations,
-                "observations",
-                micro_batch_id,
-            )
-            self._step("append observations")
+            feed = reduce(lambda a, b: a.unionByName(b), observations).select(*OBSERVATION_COLUMNS)
+            writes.append(("append observations", self._append(feed, tables.observations, micro_batch_id)))
+        self._write_all(writes)
+
+    def _append(
+        self, frame: DataFrame, path: str, micro_batch_id: int, partition_by: str | None = None
+    ) -> Callable[[], object]:
+        assert self.ledger is not None
+        ledger = self.ledger
+        return lambda: ledger.append(frame, path, micro_batch_id, partition_by)
+
+    def _write_all(self, writes: list[Write]) -> None:
+        """Run the writes on one thread each (the Spark pool carried over); raise the first failure."""
+
+        def timed(name: str, write: Callable[[], object]) -> tuple[str, float]:
+            started = time.monotonic()
+            write()
+            return name, time.monotonic() - started
+
+        with ThreadPoolExecutor(max_workers=max(len(writes), 1), thread_name_prefix="silver-write") as pool:
+            futures = [
+                pool.submit(inheritable_thread_target(self.spark)(timed), name, write)
+                for name, write in writes
+            ]
+            results = [future.result() for future in futures]
+        self._step("writes")
+        self.steps += [(f"[{name}]", secs) for name, secs in results]

@@ -169,3 +169,76 @@ def test_observations_count_per_declared_dimension(spark: SparkSession) -> None:
     assert rows is not None
     got = {(r.category_field, r.category): r.observed for r in rows.collect()}
     assert got == {(None, None): 2, ("event_type", "delivered"): 1, ("event_type", "start driving"): 1}
+
+
+TAPFLOW = plan_for(load_config("tapflow.small"))
+
+
+def test_entity_order_puts_every_entity_topic_after_the_topics_it_references() -> None:
+    order = [topic.name for topic in silver.entity_order(TAPFLOW)]
+    assert sorted(order) == sorted(topic.name for topic in TAPFLOW.of_role("entities"))
+    for position, name in enumerate(order):
+        for target in TAPFLOW.by_name(name).references.values():
+            assert order.index(target) < position, (name, target)
+    assert [topic.name for topic in silver.entity_order(PLAN)] == ["fleet.companies"]
+
+
+COMPANY_ROWS = (
+    "company_id string, valid_from timestamp, created_at timestamp, active boolean, "
+    "kafka_timestamp timestamp, source_partition int, source_offset long"
+)
+
+
+def test_entity_view_merges_the_table_with_this_micro_batch(spark: SparkSession) -> None:
+    early, late = datetime(2025, 11, 8, 1), datetime(2025, 11, 8, 2)
+    table = spark.createDataFrame([(COMPANY, early, early, True, NOW, 0, 1)], COMPANY_ROWS)
+    batch = spark.createDataFrame(
+        [(COMPANY, late, late, False, NOW, 0, 7), (OTHER_COMPANY, late, late, True, NOW, 0, 8)], COMPANY_ROWS
+    )
+    view = {row.company_id: row for row in silver.entity_view(table, batch, COMPANIES).collect()}
+    assert COMPANIES.active is None  # fleet declares no Active field: a company is always active
+    assert (view[COMPANY].valid_from, view[COMPANY].created_at) == (early, late)
+    assert (view[OTHER_COMPANY].valid_from, view[OTHER_COMPANY].created_at) == (late, late)
+    alone = silver.entity_view(table, None, COMPANIES).collect()
+    assert [(row.company_id, row.created_at) for row in alone] == [(COMPANY, early)]
+
+
+def test_an_entity_referencing_an_unknown_entity_is_quarantined(spark: SparkSession) -> None:
+    locations, accounts = TAPFLOW.by_name("tapflow.locations"), TAPFLOW.by_name("tapflow.accounts")
+    rows = [("k", "{}", locations.kafka_topic, 0, 0, NOW)]
+    frame = (
+        validation.parse(validation.kafka_rows(spark.createDataFrame(rows, KAFKA_SCHEMA)), TAPFLOW)
+        .withColumn(locations.column("account_id"), F.lit(5).cast("long"))
+        .withColumn("reason", F.lit(None).cast("string"))
+        .withColumn("detail", F.lit(None).cast("string"))
+        .withColumn("_late", F.lit(False))
+        .withColumn("_watermark_ms", F.lit(0).cast("long"))
+    )
+    key = accounts.spec.key_field
+    known = spark.createDataFrame([(4, NOW, NOW)], f"{key} long, valid_from timestamp, {accounts.time_field} timestamp")
+    if accounts.active:
+        known = known.withColumn(accounts.active[0], F.lit(True))
+    checked = silver.check_references(frame, locations, TAPFLOW, {accounts.name: known}).collect()
+    assert [(row.reason, row.detail) for row in checked] == [
+        (validation.UNKNOWN_REFERENCE, "account_id: no tapflow.accounts entity with this key")
+    ]
+    matched = known.withColumn(key, F.lit(5).cast("long"))
+    passed = silver.check_references(frame, locations, TAPFLOW, {accounts.name: matched}).collect()
+    assert [(row.reason, row.detail) for row in passed] == [(None, None)]
+
+
+def test_the_append_ledger_appends_each_micro_batch_once_across_runs(spark: SparkSession, tmp_path: Any) -> None:
+    path = str(tmp_path / "table")
+    rows = spark.range(3)
+    first = silver.AppendLedger(spark, "silver:query-a")
+    assert first.append(rows, path, 0) and first.append(rows, path, 1)
+    assert not first.append(rows, path, 1)
+    # A new run of the same query (the crash replays micro-batch 1) reads the table's history.
+    replay = silver.AppendLedger(spark, "silver:query-a")
+    assert replay.recorded(path) == 1
+    assert not replay.append(rows, path, 1)
+    assert replay.append(rows, path, 2)
+    # Another checkpoint (a new query id) is another writer: its micro-batch 1 is new.
+    other = silver.AppendLedger(spark, "silver:query-b")
+    assert other.append(rows, path, 1)
+    assert spark.read.format("delta").load(path).count() == 3 * 4
