@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from streaming.bronze import KAFKA_SCHEMA, to_bronze
 from streaming.checks import CHECK_SCHEMA
+from streaming.cleaned import marker_observations
 from streaming.silver import OBSERVATION_COLUMNS, event_observations, truth_observations
 from streaming.validation import kafka_rows, parse, quarantine_rows, typed_rows
 
@@ -57,6 +58,7 @@ def create_tables(tables: Tables) -> None:
     events = event_observations(parsed, tables.plan, 0)
     if events is not None:
         observed = observed.unionByName(events)
+    observed = observed.unionByName(marker_observations(parsed, 0))  # a marker's topic is null
     shapes[tables.observations] = (observed.select(*OBSERVATION_COLUMNS), None, {})
     shapes[tables.checks] = (spark.createDataFrame([], CHECK_SCHEMA), None, {})
     for path, (frame, partition, properties) in shapes.items():

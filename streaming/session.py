@@ -43,6 +43,8 @@ logger.nativeio.name = org.apache.hadoop.util.NativeCodeLoader
 logger.nativeio.level = ERROR
 logger.snapshot.name = org.apache.spark.sql.execution.streaming
 logger.snapshot.level = WARN
+logger.kafkadataloss.name = org.apache.spark.sql.kafka010.consumer.KafkaDataConsumer
+logger.kafkadataloss.level = ERROR
 """
 
 _FILE_LOG4J2 = """\
@@ -58,6 +60,8 @@ logger.kafka.name = org.apache.kafka
 logger.kafka.level = ERROR
 logger.nativeio.name = org.apache.hadoop.util.NativeCodeLoader
 logger.nativeio.level = ERROR
+logger.kafkadataloss.name = org.apache.spark.sql.kafka010.consumer.KafkaDataConsumer
+logger.kafkadataloss.level = ERROR
 """
 
 _FAIR_POOLS = """<?xml version="1.0"?>

@@ -48,8 +48,10 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
 
+from streaming.cleaned import is_clean_marker, marker_observations
 from streaming.contract import INTERVAL_FIELD, SHARD_FIELD, PipelinePlan, TopicPlan
 from streaming.validation import (
+    CONTROL_INDEX,
     LATE,
     REFERENCE_NOT_YET_VALID,
     UNKNOWN_REFERENCE,
@@ -424,6 +426,7 @@ class SilverWriter:
             frame if "_known" in frame.columns else frame.withColumn("_known", F.lit(None).cast("boolean"))
             for frame in parts.values()
         ]
+        frames.append(routed.where(is_clean_marker()).withColumn("_known", F.lit(None).cast("boolean")))
         return reduce(lambda a, b: a.unionByName(b), frames)
 
     def _write(self, checked: DataFrame, micro_batch_id: int) -> None:
@@ -473,7 +476,7 @@ class SilverWriter:
                 )
             )
             observations.append(truth_observations(checked, plan, micro_batch_id))
-        if any(verdicts.get((t.index, False)) for t in plan.topics):
+        if any(verdicts.get((index, False)) for index in [*(t.index for t in plan.topics), CONTROL_INDEX]):
             rejected = quarantine_rows(checked)
             writes.append(
                 (
@@ -485,6 +488,8 @@ class SilverWriter:
             seen = event_observations(checked, plan, micro_batch_id)
             if seen is not None:
                 observations.append(seen)
+        if verdicts.get((CONTROL_INDEX, True)):
+            observations.append(marker_observations(checked, micro_batch_id))
         if observations:
             feed = reduce(lambda a, b: a.unionByName(b), observations).select(*OBSERVATION_COLUMNS)
             writes.append(("append observations", self._append(feed, tables.observations, micro_batch_id)))
