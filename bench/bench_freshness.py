@@ -31,6 +31,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from producer.config import load_config
 from producer.generation.scenarios.registry import get_scenario
@@ -119,7 +120,17 @@ def _percentile(values: list[float], q: float) -> float:
     return values[rank - 1]
 
 
-def _freshness(table: Path, since: datetime) -> list[float]:
+def _warm_from(progress: list[dict[str, Any]]) -> float:
+    """When the silver query's first micro-batch that read records ended (epoch seconds): it pays
+    for the JVM's warm-up, the Python workers' start and the state store's creation once."""
+    for p in progress:
+        if p.get("event") == "progress" and p.get("name") == "silver" and p.get("numInputRows"):
+            started = datetime.fromisoformat(str(p["timestamp"])).timestamp()
+            return started + float(p["durationMs"]["triggerExecution"]) / 1000
+    return 0.0
+
+
+def _freshness(table: Path, since: datetime) -> list[tuple[float, float]]:
     from pyspark.sql import functions as F
 
     from streaming.session import SparkSettings, build_spark
@@ -135,14 +146,14 @@ def _freshness(table: Path, since: datetime) -> list[float]:
     finally:
         spark.stop()
     committed = _commit_times(table)
-    seconds = []
+    seconds: list[tuple[float, float]] = []
     for row in rows:
         published = row["published_us"] / 1e6
         if published < since.timestamp():
             continue
         visible_ms = committed[Path(row["file"]).name]
-        seconds.append(visible_ms / 1000 - published)
-    return sorted(seconds)
+        seconds.append((published, visible_ms / 1000 - published))
+    return seconds
 
 
 def main() -> None:
@@ -224,15 +235,18 @@ def main() -> None:
                 batches.setdefault(p.get("name") or "?", []).append(
                     p["durationMs"]["triggerExecution"] / 1000
                 )
-        fresh = _freshness(data / "delta" / "silver" / "driver_events", since)
+        events = _freshness(data / "delta" / "silver" / "driver_events", since)
+        warm = _warm_from(progress)
     finally:
         for process in (producer, stream):
             if process is not None:
                 _stop(process, grace=5)
         if broker is not None:
             broker.stop()
-    if not fresh:
+    if not events:
         raise SystemExit("no events reached silver")
+    every = sorted(seconds for _, seconds in events)
+    steady = sorted(seconds for published, seconds in events if published >= warm)
     print(
         f"\n{args.preset}, realtime for {args.seconds:.0f} s, stream on {args.master}, "
         f"processing-time trigger {args.trigger}\n"
@@ -246,12 +260,11 @@ def main() -> None:
             f"{_percentile(durations, 90):.1f} | {durations[-1]:.1f} |"
         )
     print()
-    print("| freshness (publish → visible in silver) | seconds |")
-    print("|---|---:|")
-    for label, q in (("p50", 50), ("p90", 90), ("p99", 99)):
-        print(f"| {label} | {_percentile(fresh, q):.2f} |")
-    print(f"| max | {fresh[-1]:.2f} |")
-    print(f"| events | {len(fresh):,} |")
+    print("| freshness (publish → visible in silver), seconds | after the first micro-batch | all events |")
+    print("|---|---:|---:|")
+    for label, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)):
+        print(f"| {label} | {_percentile(steady, q):.2f} | {_percentile(every, q):.2f} |")
+    print(f"| events | {len(steady):,} | {len(every):,} |")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 SILVER = "silver"
 CHECKS = "checks"
-MIN_SIDE_TRIGGER = timedelta(seconds=10)
+MIN_SIDE_TRIGGER = timedelta(seconds=30)
+FETCH_MAX_WAIT_MS = 20
 
 
 def bronze_query_name(kafka_topic: str) -> str:
@@ -92,6 +93,9 @@ class Pipeline:
             .option("failOnDataLoss", "false")
             .option("kafka.isolation.level", "read_committed")
             .option("includeHeaders", str(headers).lower())
+            # An empty fetch (the transaction marker after the last record of a range) would
+            # otherwise hold every task for the broker's 500 ms default.
+            .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
         )
         if capped and settings.max_offsets_per_trigger is not None:
             reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)

@@ -276,7 +276,7 @@ class TableCounts(Poller):
     """``seedstream_silver_rows{table}`` from each silver table's latest committed snapshot."""
 
     def __init__(
-        self, spark: SparkSession, paths: dict[str, str], metrics: Metrics, every: float = 5.0
+        self, spark: SparkSession, paths: dict[str, str], metrics: Metrics, every: float = 30.0
     ) -> None:
         super().__init__("silver-counts", every)
         self.spark = spark

@@ -119,7 +119,8 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         ),
         "spark.databricks.delta.snapshotPartitions": str(max(settings.shuffle_partitions, 1)),
         "spark.sql.streaming.metricsEnabled": "true",
-        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.enabled": "false",
+        "spark.databricks.delta.writeChecksumFile.enabled": "false",
         "spark.scheduler.mode": "FAIR",
         "spark.scheduler.allocation.file": f"file:{_config_file('fairscheduler.xml', _FAIR_POOLS)}",
         "spark.sql.streaming.stateStore.providerClass": (

@@ -376,13 +376,13 @@ class SilverWriter:
         self._mark = time.monotonic()
         routed = batch.persist()
         checked: DataFrame | None = None
+        self.versions: dict[int, DataFrame] = {}
         try:
             checked = self._checked(routed).persist()
             self._write(checked, micro_batch_id)
         finally:
-            if checked is not None:
-                checked.unpersist()
-            routed.unpersist()
+            for frame in [*self.versions.values(), *([checked] if checked is not None else []), routed]:
+                frame.unpersist()
         log.info(
             "silver micro-batch %d: %s",
             micro_batch_id,
@@ -415,10 +415,10 @@ class SilverWriter:
                 .withColumn("_known", F.col("_known_key").isNotNull())
                 .drop("_known_key")
             )
-            batch = latest_versions(
-                typed_rows(parts[topic.index].where(F.col("reason").isNull()), topic), topic
-            )
-            views[topic.name] = entity_view(tables[topic.name], batch, topic)
+            valid = typed_rows(parts[topic.index].where(F.col("reason").isNull()), topic)
+            # Cached: computed once for the references, then written as they are.
+            self.versions[topic.index] = latest_versions(valid, topic).persist()
+            views[topic.name] = entity_view(tables[topic.name], self.versions[topic.index], topic)
         for topic in plan.of_role("events"):
             if topic.references:
                 parts[topic.index] = check_references(parts[topic.index], topic, plan, views)
@@ -427,7 +427,9 @@ class SilverWriter:
             for frame in parts.values()
         ]
         frames.append(routed.where(is_clean_marker()).withColumn("_known", F.lit(None).cast("boolean")))
-        return reduce(lambda a, b: a.unionByName(b), frames)
+        # One task per shuffle partition downstream, not one per topic and partition.
+        union = reduce(lambda a, b: a.unionByName(b), frames)
+        return union.coalesce(max(routed.rdd.getNumPartitions(), 1))
 
     def _write(self, checked: DataFrame, micro_batch_id: int) -> None:
         plan, tables = self.plan, self.tables
@@ -450,7 +452,7 @@ class SilverWriter:
         writes: list[Write] = []
         for topic in plan.of_role("entities"):
             if verdicts.get((topic.index, True)):
-                versions = latest_versions(typed_rows(valid, topic), topic)
+                versions = self.versions[topic.index]
                 path = tables.silver(topic)
                 if topic.index in known:
                     merge = partial(merge_entities, self.spark, path, versions, topic)
