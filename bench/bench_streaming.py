@@ -9,7 +9,7 @@ Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1] 
    driver memory) and a fresh data dir:
 
    - ``plain``: one Kafka query over the event topics that parses each value once (``from_json``)
-     and appends it to one Delta table — the yardstick;
+     and appends it to one Delta table — the yardstick (same session and Kafka fetch settings);
    - ``bronze``: the bronze queries only (every topic → its Delta table, native sink);
    - ``parse``: bronze + the silver query's source and parse/validate stage into the ``noop`` sink;
    - ``silver``: bronze + the whole silver query (router, merges, appends, observations);
@@ -48,7 +48,7 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
     from producer.datadir import TableLocations
     from producer.kafka.client import spark_kafka_options
     from streaming.create import create_tables
-    from streaming.job import Pipeline
+    from streaming.job import FETCH_MAX_WAIT_MS, Pipeline
     from streaming.schemas import parse_schema
     from streaming.submit import session_for
 
@@ -64,6 +64,7 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
                 .option("subscribe", topic.kafka_topic)
                 .option("startingOffsets", "earliest")
                 .option("kafka.isolation.level", "read_committed")
+                .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))  # as the pipeline's sources
                 .option("maxOffsetsPerTrigger", config.streaming.max_offsets_per_trigger or 200_000)
                 .load()
                 .select(F.from_json(F.col("value").cast("string"), parse_schema(topic.spec.model)).alias("r"))

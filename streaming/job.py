@@ -13,7 +13,9 @@ Queries (one Spark session, FAIR scheduler pools, each with its own checkpoint u
 - ``checks``: ``checks/observations`` → :func:`streaming.checks.streaming_checks` →
   :class:`streaming.checks.CheckWriter` (pool ``checks``).
 
-Bronze and checks run on a trigger twice as long as silver's (at least 10 s): nothing waits on them.
+Bronze and checks run on a trigger twice as long as silver's, at least 30 s: nothing waits on them,
+and on 2 cores their micro-batches otherwise take the CPU silver needs (measured with
+``bench/bench_freshness.py``: silver p50 freshness 14.9 s with them on 10 s, 12.8 s on 30 s).
 ``--available-now`` runs bronze and silver to the end of what Kafka holds, then the checks, then
 writes provisional checks for intervals the watermark has not closed.
 """
