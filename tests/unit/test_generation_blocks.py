@@ -128,6 +128,23 @@ def test_poisson_large_means_approximation_has_poisson_tail_probabilities() -> N
         assert abs(float(np.mean(drawn <= k)) - cdf_at[k]) < 0.004
 
 
+def test_expand_counts_numbers_each_rows_items_from_zero_independently_of_other_rows() -> None:
+    rows, sequence = counts.expand_counts(np.array([2, 0, 3, 1], dtype=np.int64))
+    assert rows.tolist() == [0, 0, 2, 2, 2, 3]
+    assert sequence.tolist() == [0, 1, 0, 1, 2, 0]
+    drawn = counts.poisson(_words(5_000), np.full(5_000, 1.5))
+    rows, sequence = counts.expand_counts(drawn)
+    assert np.array_equal(np.bincount(rows, minlength=drawn.size), drawn)
+    subset = np.arange(3, drawn.size, 4)
+    sub_rows, sub_sequence = counts.expand_counts(drawn[subset])
+    assert np.array_equal(subset[sub_rows], rows[np.isin(rows, subset)])
+    assert np.array_equal(sub_sequence, sequence[np.isin(rows, subset)])
+    empty_rows, empty_sequence = counts.expand_counts(np.zeros(0, dtype=np.int64))
+    assert empty_rows.size == empty_sequence.size == 0
+    with pytest.raises(ValueError, match="non-negative"):
+        counts.expand_counts(np.array([1, -1], dtype=np.int64))
+
+
 def test_normal_and_clipped_normal() -> None:
     first, second = _words(100_000, counter=1), _words(100_000, counter=2)
     values = counts.normal(first, second, 0.75, 0.1)

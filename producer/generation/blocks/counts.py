@@ -1,9 +1,10 @@
 """Counts and simple variates from keyed 64-bit words, one value per word, vectorised.
 
-Every function maps row ``i`` of its inputs to row ``i`` of its output with element-wise operations
+Every variate maps row ``i`` of its inputs to row ``i`` of its output with element-wise operations
 only, so a row's value depends on its own word(s) and parameters, never on the other rows: any
 subset of entities gives the same values (shard-invariance). Words come from
-:func:`producer.generation.streams.words`.
+:func:`producer.generation.streams.words`. :func:`expand_counts` then turns such counts into one
+row per counted item, numbered within its parent so the numbers stay shard-invariant too.
 """
 
 from __future__ import annotations
@@ -149,8 +150,10 @@ def _inverse_normal(u: F64) -> F64:
     tail = np.where(u < 0.5, tail, -tail)
     q = u - 0.5
     r = q * q
-    central = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (
-        ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0
+    central = (
+        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
+        * q
+        / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
     )
     result: F64 = np.where((u < low) | (u > 1.0 - low), tail, central)
     return result
@@ -219,6 +222,31 @@ def _exact_inversion(u: F64, means: F64, rows: I64, counts: I64) -> None:
                 found[active],
             )  # fmt: skip
         k += 1
+
+
+def expand_counts(counts: I64) -> tuple[I64, I64]:
+    """One ``(row, sequence)`` pair per counted item: row ``i`` repeated ``counts[i]`` times.
+
+    ``sequence`` numbers a row's items ``0 … counts[i] − 1``, so an item's number (and the words
+    drawn with it) depends only on its own row's count. E.g. counts ``[2, 0, 3]`` give rows
+    ``[0, 0, 2, 2, 2]`` and sequences ``[0, 1, 0, 1, 2]``.
+
+    Args:
+        counts: A non-negative count per row (one-dimensional).
+
+    Returns:
+        The row index and the sequence within the row of each item, in row order.
+
+    Raises:
+        ValueError: If the counts are not one-dimensional or any is negative.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 1 or (counts.size and counts.min() < 0):
+        raise ValueError("expand_counts needs a one-dimensional array of non-negative counts")
+    rows = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+    first = np.cumsum(counts) - counts
+    sequence = np.arange(rows.size, dtype=np.int64) - first[rows]
+    return rows, sequence
 
 
 def normal(raw_a: U64, raw_b: U64, mean: F64 | float, std: F64 | float) -> F64:

@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from producer.generation.blocks.counts import expand_counts
 from producer.generation.clock import (
     interval_id,
     interval_index,
@@ -234,11 +235,8 @@ def _poisson(dataset: Dataset, index: int, eligible: int, shard: Shard, length_u
         words(states[:, None], np.arange(drivers, dtype=np.int64)[None, :]), event_rate(dataset.config.fleet)
     )
     per_company = counts.sum(axis=1)
-    total = int(per_company.sum())
-    company_row = np.repeat(np.arange(ordinals.size), per_company)
+    company_row, event_number = expand_counts(per_company)
     seq = np.repeat(np.tile(np.arange(1, drivers + 1, dtype=np.int64), ordinals.size), counts.ravel())
-    first_event = np.cumsum(per_company) - per_company
-    event_number = np.arange(total, dtype=np.int64) - first_event[company_row]
     event_states = states[company_row]
     base = drivers + _WORDS_PER_EVENT * event_number
     event_type, offset = _event_fields(words(event_states, base), words(event_states, base + 1), length_us)

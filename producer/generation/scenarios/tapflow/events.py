@@ -34,7 +34,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from producer.generation.blocks.counts import poisson
+from producer.generation.blocks.counts import expand_counts, poisson
 from producer.generation.blocks.rates import RateCurve
 from producer.generation.scenarios.tapflow.models import FEATURES, HEARTBEAT_STATUSES, QUALITIES, VENUE_TYPES
 from producer.generation.scenarios.tapflow.population import (
@@ -259,8 +259,7 @@ def _pours(
     counts = np.minimum(
         poisson(words(states, np.zeros(device.size, dtype=np.int64)), means), SEQUENCE_SPACE - 1
     )
-    row = np.repeat(np.arange(device.size), counts)
-    sequence = np.arange(row.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    row, sequence = expand_counts(counts)
     pour_states = states[row]
     counter = 1 + _WORDS_PER_POUR * sequence
     timestamps = np.empty(row.size, dtype=np.int64)
@@ -327,8 +326,7 @@ def _usage(
     counts = np.minimum(
         poisson(words(states, np.zeros(users.size, dtype=np.int64)), means), FEATURE_SPACE - 1
     )
-    row = np.repeat(np.arange(users.size), counts)
-    sequence = np.arange(row.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    row, sequence = expand_counts(counts)
     time_words = words(states[row], 1 + sequence)
     timestamps = np.empty(row.size, dtype=np.int64)
     for r, offset in enumerate(offsets):
@@ -370,8 +368,7 @@ def _usage(
     counts = np.minimum(
         poisson(words(states, np.zeros(accounts.size, dtype=np.int64)), means), FEATURE_SPACE - 1
     )
-    row = np.repeat(np.arange(accounts.size), counts)
-    sequence = np.arange(row.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    row, sequence = expand_counts(counts)
     timestamps = start + below(words(states[row], 1 + sequence), end - start)
     parts.append((api_users[row], np.full(row.size, 3, dtype=np.int64), timestamps, sequence))
 

@@ -40,7 +40,12 @@ import numpy as np
 import numpy.typing as npt
 
 from producer.errors import BadInputError
-from producer.generation.blocks.counts import children_per_parent, clipped_normal, weighted_choice
+from producer.generation.blocks.counts import (
+    children_per_parent,
+    clipped_normal,
+    expand_counts,
+    weighted_choice,
+)
 from producer.generation.blocks.markov import MarkovStates
 from producer.generation.blocks.places import (
     TAPFLOW_REGIONS,
@@ -273,8 +278,8 @@ class Population:
         if not new.sum():
             return
         grow_at = start_us + _uniform_between(word(4), 0, self.month_us)
-        account = np.repeat(ordinals, new)
-        k = np.arange(account.size) - np.repeat(np.cumsum(new) - new, new)
+        row, k = expand_counts(new)
+        account = ordinals[row]
         device_states = states[account]
         first_location = np.searchsorted(base.location_account, account, side="left")
         location_count = np.bincount(base.location_account, minlength=base.accounts)[account]
