@@ -13,6 +13,9 @@ Usage: .venv/bin/python bench/bench_freshness.py [--preset emulated.5s] [--secon
    the row's file (``commitInfo.timestamp`` of ``_delta_log/<version>.json``, joined on ``add.path``
    with the row's ``input_file_name()``) − the row's ``kafka_timestamp`` (publish time, CreateTime
    set by the producer). Events published before the producer started (none) are ignored.
+   Printed twice: for every event, and for the events published after the silver query's first
+   micro-batch that read records had finished (steady state: that first micro-batch also pays the
+   JVM's warm-up, the Python workers' start and the state store's creation).
 
 Without ``--bootstrap`` a throwaway local broker is started (and stopped) in a temp dir; every
 socket is on loopback and every wait is bounded.

@@ -19,6 +19,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,6 +123,26 @@ def _log_to_file(path: Path | None) -> None:
             logger.setLevel(logging.INFO if name == "streaming" else logging.WARNING)
 
 
+@contextmanager
+def _jvm_stderr_to(log_file: Path | None) -> Iterator[None]:
+    """While the Spark JVM is spawned, point file descriptor 2 at ``log_file``: the JVM inherits it,
+    so what Java prints past log4j (an uncaught exception in a query's thread when a stop cancels
+    a running micro-batch, the JDK's own warnings) lands in the log, not on the user's terminal."""
+    if log_file is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with log_file.open("ab") as target:
+            os.dup2(target.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_stream(
     config: SeedstreamConfig,
     data_dir: str | Path,
@@ -156,7 +178,8 @@ def run_stream(
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
         _log_to_file(log_file)
-        session = session_for(config, log_file)
+        with _jvm_stderr_to(log_file):
+            session = session_for(config, log_file)
     else:
         session = spark
     pipeline = Pipeline(session, config, TableLocations(root), checks_log=files.checks_log if files else None)
