@@ -215,7 +215,9 @@ def test_an_entity_referencing_an_unknown_entity_is_quarantined(spark: SparkSess
         .withColumn("_watermark_ms", F.lit(0).cast("long"))
     )
     key = accounts.spec.key_field
-    known = spark.createDataFrame([(4, NOW, NOW)], f"{key} long, valid_from timestamp, {accounts.time_field} timestamp")
+    known = spark.createDataFrame(
+        [(4, NOW, NOW)], f"{key} long, valid_from timestamp, {accounts.time_field} timestamp"
+    )
     if accounts.active:
         known = known.withColumn(accounts.active[0], F.lit(True))
     checked = silver.check_references(frame, locations, TAPFLOW, {accounts.name: known}).collect()
@@ -227,7 +229,9 @@ def test_an_entity_referencing_an_unknown_entity_is_quarantined(spark: SparkSess
     assert [(row.reason, row.detail) for row in passed] == [(None, None)]
 
 
-def test_the_append_ledger_appends_each_micro_batch_once_across_runs(spark: SparkSession, tmp_path: Any) -> None:
+def test_the_append_ledger_appends_each_micro_batch_once_across_runs(
+    spark: SparkSession, tmp_path: Any
+) -> None:
     path = str(tmp_path / "table")
     rows = spark.range(3)
     first = silver.AppendLedger(spark, "silver:query-a")
