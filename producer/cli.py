@@ -290,6 +290,14 @@ def up(
     run_for: Annotated[
         float | None, typer.Option("--run-for", help="Stop by itself after this many seconds.")
     ] = None,
+    reset_pipeline: Annotated[
+        bool,
+        typer.Option(
+            "--reset-pipeline",
+            help="First delete the streaming job's Delta tables, checkpoints and logs in the data dir "
+            "(after POST /api/clean, to start the pipeline afresh too).",
+        ),
+    ] = False,
 ) -> None:
     """Broker + producer + sidecar + streaming job, with one console; Ctrl-C stops everything."""
     from producer.config import load_config
@@ -317,6 +325,7 @@ def up(
             spark_ui_port=settings.streaming.ui_port,
             metrics_port=settings.streaming.metrics_port,
             run_for=run_for,
+            reset_pipeline=reset_pipeline,
         )
     )
     raise typer.Exit(status)

@@ -33,6 +33,7 @@ from producer.config import DEFAULT_KAFKA_PORT
 from producer.datadir import DEFAULT_DATA_DIR, DataDir
 from producer.errors import SeedstreamError
 from producer.stack.broker import LocalBroker
+from producer.stack.clean import reset_pipeline
 
 STOP_GRACE_SECONDS = 20.0
 PLAIN_STATUS_SECONDS = 10.0
@@ -61,6 +62,7 @@ class UpSettings:
     kafka_port: int = DEFAULT_KAFKA_PORT
     ready_timeout: float = 180.0
     run_for: float | None = None
+    reset_pipeline: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -182,6 +184,8 @@ class Stack:
         exit_code = 0
         try:
             with single_instance(self.data_dir):
+                if self.settings.reset_pipeline:
+                    self._reset_pipeline()
                 try:
                     self._start_all()
                     exit_code = self._watch()
@@ -191,6 +195,12 @@ class Stack:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return exit_code
+
+    def _reset_pipeline(self) -> None:
+        """``--reset-pipeline``: empty tables and checkpoints before the streaming job starts."""
+        deleted = reset_pipeline(self.data_dir, by_up=True)
+        shown = ", ".join(str(path.relative_to(self.data_dir)) for path in deleted) or "nothing to delete"
+        self.console.print(f"[green]✓[/] pipeline reset: {shown}")
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         self._stop_requested = True

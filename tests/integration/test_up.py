@@ -93,6 +93,7 @@ def test_up_runs_the_whole_stack_and_stops_cleanly(spark: SparkSession, tmp_path
         "emulated.5s",
         "--data-dir",
         str(data_dir),
+        "--reset-pipeline",  # a fresh data dir: nothing to delete, and the stack still comes up
         "--kafka-port",
         str(ports["kafka"]),
         "--api-port",
@@ -171,6 +172,7 @@ def test_up_runs_the_whole_stack_and_stops_cleanly(spark: SparkSession, tmp_path
     assert "\x1b" not in output, repr(output[-3000:])
     assert output.endswith("stopped\n"), repr(output[-300:])
     assert "status: producer running;" in output, output[-3000:]
+    assert "pipeline reset: nothing to delete" in output, output[:2000]
     time.sleep(1.0)
     survivors = [pid for pid in family if _alive(pid)]
     assert survivors == [], f"processes left behind: {survivors}"

@@ -98,3 +98,34 @@ def test_a_pipeline_reset_never_follows_a_symlink_out_of_the_data_dir(tmp_path: 
     with pytest.raises(BadInputError, match="symlink or resolves outside the data dir"):
         reset_pipeline(data)
     assert (outside / "table").is_dir() and (data / "delta").is_dir()
+
+
+def test_up_reset_pipeline_resets_under_its_own_lock_and_says_what_it_deleted(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from producer.stack.up import Stack, UpSettings
+
+    data = pipeline_dir(tmp_path)
+    settings = UpSettings(api_port=1, spark_ui_port=2, metrics_port=3, data_dir=data, reset_pipeline=True)
+    stack = Stack(settings, console=Console(record=True, width=200))
+    with single_instance(data):  # as Stack.run holds it
+        stack._reset_pipeline()
+    assert sorted(p.name for p in data.iterdir()) == ["kafka", "logs", "producer", "up.lock"]
+    said = stack.console.export_text()
+    assert "pipeline reset: delta, checkpoints, logs/streaming-progress.jsonl, logs/checks.jsonl" in said
+    # A streaming job that wrote its progress just now (another process) still stops it.
+    (data / "delta").mkdir()
+    (data / "logs" / "streaming-progress.jsonl").write_text("{}\n")
+    with single_instance(data), pytest.raises(SeedstreamError, match="a streaming job wrote"):
+        stack._reset_pipeline()
+    assert (data / "delta").is_dir()
+
+
+def test_up_offers_the_reset_as_a_flag() -> None:
+    from typer.testing import CliRunner
+
+    from producer.cli import app
+
+    result = CliRunner().invoke(app, ["up", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "--reset-pipeline" in result.output
