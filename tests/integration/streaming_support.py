@@ -208,3 +208,17 @@ def instant(text: str) -> datetime:
 
 def shifted(text: str, delta: timedelta) -> str:
     return format_instant(instant(text) + delta)
+
+
+def silver_batches_with_input(progress_log: Path) -> int:
+    """Micro-batches of the silver query that read something, over every run so far."""
+    if not progress_log.exists():
+        return 0
+    lines = [json.loads(line) for line in progress_log.read_text().splitlines() if line.strip()]
+    return sum(
+        1
+        for line in lines
+        if line.get("event") == "progress"
+        and line.get("name") == "silver"
+        and line.get("numInputRows", 0) > 0
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -35,6 +34,7 @@ from tests.integration.streaming_support import (
     generate,
     make_case,
     produce_backfill,
+    silver_batches_with_input,
     silver_events,
     table,
 )
@@ -63,22 +63,6 @@ def restartable_broker(data_dir_factory: Callable[[str], Path]) -> Iterator[Loca
         yield broker
     finally:
         broker.stop()
-
-
-def _progress(log: Path) -> list[dict[str, Any]]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-
-
-def _silver_batches_with_input(log: Path) -> int:
-    return sum(
-        1
-        for line in _progress(log)
-        if line.get("event") == "progress"
-        and line.get("name") == "silver"
-        and line.get("numInputRows", 0) > 0
-    )
 
 
 def _silver_holds(spark: SparkSession, case: StreamCase, expected: dict[str, list[dict[str, Any]]]) -> bool:
@@ -122,13 +106,13 @@ def test_broker_restart_under_a_running_stream_loses_and_repeats_nothing(
 
     try:
         wait_for(
-            lambda: _silver_batches_with_input(log) >= 1 or process.poll() is not None,
+            lambda: silver_batches_with_input(log) >= 1 or process.poll() is not None,
             300,
             "a silver micro-batch with input",
             0.2,
         )
         assert process.poll() is None, stderr()[-2000:]
-        before_outage = _silver_batches_with_input(log)
+        before_outage = silver_batches_with_input(log)
 
         broker.stop()
         down_at = time.monotonic()
@@ -146,7 +130,7 @@ def test_broker_restart_under_a_running_stream_loses_and_repeats_nothing(
             5.0,
         )
         assert process.poll() is None, f"the stream exited after the broker restart:\n{stderr()[-2000:]}"
-        assert _silver_batches_with_input(log) > before_outage
+        assert silver_batches_with_input(log) > before_outage
         # the outage reached the terminal as no stack trace (Python or Java)
         for trace in ("Traceback", "\tat ", "Exception"):
             assert trace not in stderr(), stderr()[-3000:]

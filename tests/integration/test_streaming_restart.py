@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from tests.integration.streaming_support import (
     generate,
     make_case,
     produce_backfill,
+    silver_batches_with_input,
     silver_events,
     table,
 )
@@ -33,20 +33,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.kafka, pytest.mark.spark]
 
 INTERVALS = 6
-
-
-def _progress_batches(log: Path) -> int:
-    """Micro-batches of the silver query that read something, over every run so far."""
-    if not log.exists():
-        return 0
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return sum(
-        1
-        for line in lines
-        if line.get("event") == "progress"
-        and line.get("name") == "silver"
-        and line.get("numInputRows", 0) > 0
-    )
 
 
 def test_kill_9_mid_run_then_restart_holds_each_record_once(
@@ -70,7 +56,7 @@ def test_kill_9_mid_run_then_restart_holds_each_record_once(
 
     log = case.data_dir / "logs" / "streaming-progress.jsonl"
     for pause in (0.5, 2.5):  # two kills, at different points of a micro-batch
-        before = _progress_batches(log)
+        before = silver_batches_with_input(log)
         process = subprocess.Popen(
             [SEEDSTREAM, "stream", "--config", "small", "--bootstrap-servers", case.bootstrap,
              "--data-dir", str(case.data_dir)],
@@ -79,7 +65,7 @@ def test_kill_9_mid_run_then_restart_holds_each_record_once(
         )  # fmt: skip
         try:
             wait_for(
-                lambda b=before, p=process: _progress_batches(log) >= b + 2 or p.poll() is not None,  # type: ignore[misc]
+                lambda b=before, p=process: silver_batches_with_input(log) >= b + 2 or p.poll() is not None,  # type: ignore[misc]
                 300,
                 "two micro-batches",
                 0.2,
@@ -90,7 +76,9 @@ def test_kill_9_mid_run_then_restart_holds_each_record_once(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=60)
         assert process.returncode == -signal.SIGKILL
-    assert _progress_batches(log) * 40 < len(expected["events"]), "the job finished before it was killed"
+    assert silver_batches_with_input(log) * 40 < len(expected["events"]), (
+        "the job finished before it was killed"
+    )
 
     run_stream(case.config, case.data_dir, available_now=True, spark=spark)
 
