@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test lint typecheck bench clean-cache
 
-setup: $(VENV)/.installed $(JARS)/broker/.resolved $(JARS)/spark/.resolved
+setup: $(VENV)/.installed $(JARS)/broker/.resolved $(JARS)/spark/.resolved $(JARS)/seedstream/.built
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ $(JARS)/%/.resolved: deploy/jvm/%/pom.xml
 	rm -rf $(JARS)/$*.tmp && mkdir -p $(JARS)
 	MAVEN_OPTS="$$MAVEN_OPTS -Djansi.noreset=true" mvn -q -B -Dstyle.color=never -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS))/$*.tmp
 	rm -rf $(JARS)/$* && mv $(JARS)/$*.tmp $(JARS)/$*
+	@touch $@
+
+# The pipeline's own Java code (streaming/java: the silver router), compiled with javac against the
+# pyspark wheel's jars; a session also builds it on first use (streaming/javabuild.py).
+$(JARS)/seedstream/.built: $(VENV)/.installed $(shell find streaming/java -name '*.java')
+	$(BIN)/python -m streaming.javabuild >/dev/null
 	@touch $@
 
 run: setup

@@ -6,9 +6,10 @@ its changes), FAIR scheduling between the job's queries (pools ``silver`` weight
 commit), and the Python workers of pandas UDFs on this interpreter. With ``log_file`` set, Spark's
 log (stack traces included) goes to that file and nothing but fatal errors to the terminal.
 
-Spark gets its connector jars (Kafka source, Delta) from the local cache through ``spark.jars``,
-never ``spark.jars.packages``, so no run needs the network. On a cluster, ``spark-submit --jars``
-may provide them instead (``use_local_jars=False``).
+Spark gets its connector jars (Kafka source, Delta) and the pipeline's own jar (the router,
+:mod:`streaming.javabuild`) from the local cache through ``spark.jars``, never
+``spark.jars.packages``, so no run needs the network. On a cluster, ``spark-submit --jars`` may
+provide them instead (``use_local_jars=False``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from producer.stack.jvm import jars
+from streaming.javabuild import streaming_jar
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -140,7 +142,7 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         conf.setdefault("spark.driver.host", "127.0.0.1")
         conf.setdefault("spark.driver.bindAddress", "127.0.0.1")
     if settings.use_local_jars:
-        conf["spark.jars"] = ",".join(str(jar) for jar in jars("spark"))
+        conf["spark.jars"] = ",".join(str(jar) for jar in [*jars("spark"), streaming_jar()])
     if settings.ui_port is not None:
         conf["spark.ui.port"] = str(settings.ui_port)
     if settings.warehouse_dir:

@@ -11,7 +11,6 @@ from producer.config import load_config
 from streaming import checks
 from streaming.bronze import BRONZE_COLUMNS, to_bronze
 from streaming.contract import plan_for
-from streaming.router import route_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -106,30 +105,6 @@ def test_interval_summaries_take_the_worst_status() -> None:
     assert checks.interval_summaries(rows) == [
         {"batch_id": A, "status": checks.MISSING, "expected": 3, "observed": 3, "provisional": False}
     ]
-
-
-def test_router_flags_late_drops_duplicates_and_evicts_below_the_watermark() -> None:
-    import pandas as pd
-
-    us = 1_000_000
-    frame = pd.DataFrame(
-        {
-            "partition": [0, 0, 1, 0, 0, 0],
-            "offset": [5, 1, 0, 2, 3, 4],
-            "_record_id": ["a", "a", "b", "c", "old", None],
-            "_event_time": pd.to_datetime([20 * us, 20 * us, 30 * us, 40 * us, 5 * us, None], unit="us"),
-        }
-    )
-    out, ids, times = route_frame(frame, ["c", "gone"], [25 * us, 9 * us], watermark_ms=10_000)
-    kept = out[~out["_late"]]
-    assert sorted(kept["offset"].tolist()) == [
-        0,
-        1,
-        4,
-    ]  # a (first copy), b, and the row without an event time
-    assert out[out["_late"]]["_record_id"].tolist() == ["old"]
-    assert set(out["_watermark_ms"]) == {10_000}
-    assert dict(zip(ids, times, strict=True)) == {"c": 25 * us, "a": 20 * us, "b": 30 * us}
 
 
 def test_bronze_keeps_raw_key_value_headers_and_lineage(spark: SparkSession) -> None:
