@@ -417,6 +417,83 @@ def report(
         )
 
 
+@app.command("init")
+def init(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the config.")] = Path("seedstream.yaml"),
+    scenario: Annotated[str | None, typer.Option("--scenario", help="fleet, tapflow, ...")] = None,
+    scale: Annotated[str | None, typer.Option("--scale", help="One of the scenario's presets.")] = None,
+    time_range: Annotated[
+        str | None, typer.Option("--range", help="realtime, or a backfill duration such as P7D or PT6H.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Backfill start, ISO 8601 (default: range before today).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="The dataset seed.")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", help="kafka (broker + streaming job) or files (generate).")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="The data dir (kafka) or the directory of files (files).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="No prompts: defaults for what no flag gave.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
+) -> None:
+    """Write a validated YAML config with a short wizard (scenario, scale, time range, seed, output)
+    and print the commands that run it; with --yes, no prompts."""
+    from producer import wizard
+
+    def ask(value: str | None, question: str, default: str, choices: list[str] | None = None) -> str:
+        if value is not None:
+            return value
+        if yes:
+            return default
+        label = f"{question} ({', '.join(choices)})" if choices else question
+        for _ in range(5):
+            answer = str(typer.prompt(label, default=default, err=True)).strip()
+            if choices is None or answer in choices:
+                return answer
+            err_console.print(f"{answer!r} is not one of {', '.join(choices)}", highlight=False)
+        allowed = ", ".join(choices or [])
+        raise BadInputError(f"{question.lower()}: no valid answer in 5 tries (one of {allowed})")
+
+    chosen = ask(scenario, "Scenario", wizard.scenarios()[0], wizard.scenarios())
+    if chosen not in wizard.scenarios():
+        raise BadInputError(f"--scenario {chosen!r}: not one of {', '.join(wizard.scenarios())}")
+    offered = wizard.presets_of(chosen)
+    if scale is None and not yes:
+        for offer in offered:
+            err_console.print(f"  [bold]{offer.name}[/]: {offer.description}", highlight=False)
+    preset = ask(scale, "Scale", offered[0].name, [p.name for p in offered])
+    duration = wizard.parse_range(ask(time_range, "Time range (realtime, or a duration like P7D)", "P1D"))
+    begin = None
+    if duration is not None:
+        begin = wizard.parse_start(
+            ask(start, "Backfill start (ISO 8601)", wizard.short_instant(wizard.default_start(duration)))
+        )
+    default_seed = wizard.default_seed(preset) if preset in [p.name for p in offered] else 1
+    seed_text = ask(None if seed is None else str(seed), "Seed", str(default_seed))
+    try:
+        chosen_seed = int(seed_text)
+    except ValueError:
+        raise BadInputError(f"seed {seed_text!r}: not an integer") from None
+    sink = ask(output, "Output", "kafka", list(wizard.OUTPUTS))
+    where = ask(
+        target,
+        "Data dir" if sink == "kafka" else "Directory for the files",
+        wizard.DEFAULT_DATA_DIR if sink == "kafka" else wizard.DEFAULT_FILES_DIR,
+    )
+    answers = wizard.Answers(chosen, preset, chosen_seed, sink, begin, duration, where)  # type: ignore[arg-type]
+    wizard.write_config(answers, out, force=force)
+    err_console.print(
+        f"wrote {out}: {chosen} at the scale of {preset}, seed {chosen_seed}, "
+        f"{wizard.describe_range(answers)}, output {sink}",
+        highlight=False,
+    )
+    console.print("Run it with:", highlight=False)
+    for command in wizard.commands(answers, out):
+        console.print(f"  {command}", highlight=False, soft_wrap=True)
+
+
 @app.command("schemas")
 def schemas(
     out: Annotated[Path | None, typer.Option("--out", help="Target directory (default schemas/).")] = None,
