@@ -5,8 +5,8 @@ Sources, lowest to highest priority: a YAML preset or file → environment varia
 (the ``overrides`` of :func:`load_config`). Unknown keys are errors; every problem is reported on
 its own line naming the source, the field, the value and the rule, as a :class:`BadInputError`.
 
-Scenario-specific settings live in their scenario's section (``fleet``, ``tapflow``); other components
-add their own sections (``api``, ``streaming``) next to ``kafka``.
+Scenario-specific settings live in their scenario's section (``fleet``, ``tapflow``, ``identity``);
+other components add their own sections (``api``, ``streaming``) next to ``kafka``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import producer
 from producer.errors import BadInputError
 from producer.generation.clock import Duration, format_duration
 from producer.generation.scenarios.fleet.settings import FleetConfig
+from producer.generation.scenarios.identity.settings import IdentityConfig
 from producer.generation.scenarios.tapflow.settings import TapflowConfig
 
 CONFIGS_DIR = Path(producer.__file__).resolve().parent.parent / "configs"
@@ -50,7 +51,7 @@ CONFIGS_DIR = Path(producer.__file__).resolve().parent.parent / "configs"
 
 PRESETS = (
     "small", "base", "scaling", "emulated.5s", "emulated", "emulated.30s", "tapflow", "tapflow.small",
-    "tapflow.emulated",
+    "tapflow.emulated", "identity", "identity.small",
 )
 ENV_PREFIX = "SEEDSTREAM_"
 MAX_SEED = 2**63 - 1
@@ -352,13 +353,14 @@ class SeedstreamConfig(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, validate_default=True
     )
 
-    scenario: Literal["fleet", "tapflow"] = "fleet"
+    scenario: Literal["fleet", "tapflow", "identity"] = "fleet"
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Dataset seed; generated once when absent.")
     delivery: Literal["paced", "batch"] = Field(
         "paced", description="paced: each event at its timestamp; batch: the whole interval at its close."
     )
     fleet: FleetConfig = FleetConfig()
     tapflow: TapflowConfig = TapflowConfig()
+    identity: IdentityConfig = IdentityConfig()
     kafka: KafkaConfig = KafkaConfig()
     streaming: StreamingSettings = StreamingSettings()
     api: ApiSettings = Field(default_factory=ApiSettings)

@@ -227,12 +227,14 @@ class Places:
         """Each region's share, for :func:`producer.generation.blocks.counts.weighted_choice`."""
         return tuple(region.weight for region in self.regions)
 
-    def pick(self, keys: U64, region_index: I64) -> list[Place]:
+    def pick(self, keys: U64, region_index: I64, street_addresses: bool = True) -> list[Place]:
         """A place per entity key in its region (``region_index`` into ``regions``).
 
         Args:
             keys: Each entity's 64-bit key (e.g. from :class:`producer.generation.streams.EntityKeys`).
             region_index: Each entity's region, e.g. ``weighted_choice(word, places.region_weights)``.
+            street_addresses: Whether to fake a street address (Faker, per row, the slow part); when
+                false every ``street_address`` is empty and city, state and ZIP are unchanged.
 
         Returns:
             One :class:`Place` per key.
@@ -243,7 +245,11 @@ class Places:
             raise ValueError(f"region indices must lie in [0, {len(self.regions)})")
         city_u = unit_floats(words(keys, np.full(keys.shape, _CITY_WORD, dtype=np.int64)))
         zip_words = words(keys, np.full(keys.shape, _ZIP_WORD, dtype=np.int64))
-        streets = _faked(keys, _FAKER_WORD, lambda faker: str(faker.street_address()))
+        streets = (
+            _faked(keys, _FAKER_WORD, lambda faker: str(faker.street_address()))
+            if street_addresses
+            else [""] * keys.size
+        )
         places = []
         for row, region in enumerate(region_index.tolist()):
             city = self._cities[region][int(np.searchsorted(self._thresholds[region], city_u[row], "right"))]

@@ -7,7 +7,7 @@ from functools import cache
 from producer.errors import BadInputError
 from producer.generation.scenarios.base import Scenario, check_topics
 
-SCENARIOS = ("fleet", "tapflow")
+SCENARIOS = ("fleet", "tapflow", "identity")
 
 
 @cache
@@ -22,6 +22,10 @@ def get_scenario(name: str) -> Scenario:
         from producer.generation.scenarios.tapflow.scenario import TapflowScenario
 
         scenario = TapflowScenario()
+    elif name == "identity":
+        from producer.generation.scenarios.identity.scenario import IdentityScenario
+
+        scenario = IdentityScenario()
     else:
         raise BadInputError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     check_topics(scenario.topics())

@@ -20,10 +20,11 @@ import numpy as np
 import orjson
 
 from producer.config import SeedstreamConfig
+from producer.generation import rows
 from producer.generation.clock import from_micros, interval_id, to_micros
 from producer.generation.dataset import Dataset
 from producer.generation.scenarios.base import IntervalOutput, Records, ReportAccumulator, Scenario, TopicSpec
-from producer.generation.scenarios.tapflow import changes, events, rows
+from producer.generation.scenarios.tapflow import changes, events
 from producer.generation.scenarios.tapflow.models import (
     ACCOUNTS_TOPIC,
     AGE_BANDS,

@@ -122,3 +122,55 @@ class Fragments:
             lengths = np.array(list(map(len, fragments)), dtype=np.int64)
             self.text = Text(np.concatenate([old, new]), np.concatenate([self.text.lengths, lengths]))
             self.keys = np.concatenate([self.keys, np.array(keys, dtype=object)])
+
+
+def decimals(values: I64, places: int) -> Text:
+    """The shortest decimal text of ``values / 10**places`` with at least one decimal, as a float's
+    JSON (``orjson``) reads: 12345 with 4 places → ``1.2345``, 30 → ``0.003``, 20000 → ``2.0``."""
+    values = np.asarray(values, dtype=np.int64)
+    scale = 10**places
+    whole = integers(values // scale)
+    fraction = values % scale
+    powers = 10 ** np.arange(places - 1, -1, -1, dtype=np.int64)
+    digits = ((fraction[:, None] // powers) % 10 + 48).astype(np.uint8)
+    kept = np.full(values.size, places, dtype=np.int64)
+    for _ in range(places - 1):
+        trailing = (kept > 1) & (digits[np.arange(values.size), np.maximum(kept - 1, 0)] == 48)
+        kept -= trailing
+    n = values.size
+    width = whole.matrix.shape[1] + 1 + places
+    matrix = np.zeros((n, width), dtype=np.uint8)
+    matrix[:, : whole.matrix.shape[1]] = whole.matrix
+    rows = np.arange(n)
+    matrix[rows, whole.lengths] = ord(".")
+    columns = whole.lengths[:, None] + 1 + np.arange(places)[None, :]
+    matrix[rows[:, None], columns] = np.where(np.arange(places)[None, :] < kept[:, None], digits, 0)
+    return Text(matrix, whole.lengths + 1 + kept)
+
+
+def nullable(text: Text, present: npt.NDArray[np.bool_]) -> Text:
+    """``text`` where ``present``, else ``null``."""
+    width = max(text.matrix.shape[1], 4)
+    matrix = np.zeros((text.lengths.size, width), dtype=np.uint8)
+    matrix[:, : text.matrix.shape[1]] = text.matrix
+    matrix[~present, :4] = np.frombuffer(b"null", dtype=np.uint8)
+    matrix[~present, 4:] = 0
+    return Text(matrix, np.where(present, text.lengths, 4).astype(np.int64))
+
+
+def padded(values: I64, width: int) -> U8:
+    """Zero-padded decimal digits of non-negative integers below ``10**width``, ``(n, width)``."""
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    matrix: U8 = ((np.asarray(values, dtype=np.int64)[:, None] // powers) % 10 + 48).astype(np.uint8)
+    return matrix
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def hexadecimal(values: npt.NDArray[np.uint64]) -> U8:
+    """16 lowercase hex digits of each 64-bit value, ``(n, 16)``."""
+    shifts = np.arange(60, -4, -4, dtype=np.uint64)
+    nibbles = (np.asarray(values, dtype=np.uint64)[:, None] >> shifts) & np.uint64(15)
+    matrix: U8 = _HEX_DIGITS[nibbles.astype(np.int64)]
+    return matrix

@@ -1,0 +1,2 @@
+"""The identity-graph scenario: households → individuals → identity mappings, and campaigns; content
+engagements, campaign exposures and response events (each answering an earlier exposure)."""
