@@ -8,7 +8,7 @@ record (a unit test holds them to it).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,8 @@ _UUID_DIGIT_COLUMNS = np.array([*range(0, 8), *range(9, 13), *range(14, 18), *ra
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return format_instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
