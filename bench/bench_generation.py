@@ -6,6 +6,9 @@ Prints events/s for columnar generation (``interval_events``) and for serializin
 compact JSON bytes plus keys (``serialize_events``). Targets: ≥ 2,000,000 and ≥ 500,000 events/s.
 Then the same for TapFlow (``--tapflow-preset tapflow``, pours + heartbeats + feature usage, from
 noon UTC: lunch and evening peaks in US time): targets ≥ 1,000,000 and ≥ 400,000 events/s.
+Then the identity graph (``--identity-preset identity``, engagements + exposures + responses, from
+the evening peak in US time three days after the epoch, once responses have built up): target
+≥ 500,000 events/s generated.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def main() -> None:
     parser.add_argument("--intervals", type=int, default=24)
     parser.add_argument("--tapflow-preset", default="tapflow")
     parser.add_argument("--tapflow-intervals", type=int, default=24)
+    parser.add_argument("--identity-preset", default="identity")
+    parser.add_argument("--identity-intervals", type=int, default=24)
     args = parser.parse_args()
     dataset = make_dataset(args.preset)
     scenario = get_scenario("fleet")
@@ -67,6 +72,7 @@ def main() -> None:
     total = generate_seconds + serialize_seconds
     print(f"{'both':<28}{total:>10.3f}{events / total:>16,.0f}")
     tapflow(args.tapflow_preset, args.tapflow_intervals)
+    identity(args.identity_preset, args.identity_intervals)
 
 
 def tapflow(preset: str, intervals: int) -> None:
@@ -101,6 +107,40 @@ def tapflow(preset: str, intervals: int) -> None:
         print(f"{stage:<28}{seconds:>10.3f}{events / seconds:>16,.0f}{target:>14,}")
     total = generate_seconds + serialize_seconds
     print(f"{'tapflow both':<28}{total:>10.3f}{events / total:>16,.0f}")
+
+
+def identity(preset: str, intervals: int) -> None:
+    """Identity rows: generation (engagements, exposures, responses as columns) and serialization."""
+    dataset = make_dataset(preset)
+    scenario = get_scenario("identity")
+    length = scenario.interval_length(dataset.config)
+    evening = dataset.epoch + timedelta(days=3, hours=23)
+    starts = [evening + k * length for k in range(intervals)]
+    # warm the population, the campaign schedule and the exposures whose responses are still due
+    scenario.event_columns(dataset, starts[0] - length)  # type: ignore[attr-defined]
+    generate_seconds = serialize_seconds = 0.0
+    events = size = 0
+    for start in starts:
+        began = time.perf_counter()
+        columns = scenario.event_columns(dataset, start)  # type: ignore[attr-defined]
+        generated = time.perf_counter()
+        records = scenario.serialize_events(dataset, columns)  # type: ignore[attr-defined]
+        generate_seconds += generated - began
+        serialize_seconds += time.perf_counter() - generated
+        events += columns.event_count
+        size += sum(sum(map(len, batch.values)) for batch in records)
+    print(
+        f"\nidentity preset {preset}: {intervals} intervals of {length // timedelta(minutes=1)} min "
+        f"from 23:00 UTC, {events:,} events, {size / events:.0f} bytes/event"
+    )
+    print(f"{'stage':<28}{'seconds':>10}{'events/s':>16}{'target':>14}")
+    for stage, seconds, target in (
+        ("identity generate", generate_seconds, 500_000),
+        ("identity serialize", serialize_seconds, 400_000),
+    ):
+        print(f"{stage:<28}{seconds:>10.3f}{events / seconds:>16,.0f}{target:>14,}")
+    total = generate_seconds + serialize_seconds
+    print(f"{'identity both':<28}{total:>10.3f}{events / total:>16,.0f}")
 
 
 if __name__ == "__main__":
