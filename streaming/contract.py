@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from producer.errors import BadInputError
 from producer.generation.scenarios import declarations
 from producer.generation.scenarios.registry import get_scenario
+from streaming import gold
 from streaming.schemas import FieldRule, field_rules
 
 if TYPE_CHECKING:
@@ -153,5 +154,5 @@ def plan_for(config: SeedstreamConfig) -> PipelinePlan:
         interval=interval,
         delay=config.streaming.delay(interval),
         lateness=config.streaming.lateness(),
-        derived=scenario.derived_tables(),
+        derived={**scenario.derived_tables(), **gold.derived_tables(config)},
     )

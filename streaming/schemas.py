@@ -3,8 +3,10 @@
 The topic models (``producer/scenarios/<name>/models.py``) are the one definition of each record;
 ``schemas/*.json`` are generated from them. Here the same JSON Schema becomes a Spark
 ``StructType`` for ``from_json`` and a list of :class:`FieldRule` for validation, so no field list
-is written twice. Timestamps (``format: date-time``) are parsed as strings and converted with
-``try_to_timestamp``, so a bad instant is a schema violation and never an ANSI error.
+is written twice. Timestamps (``format: date-time``) and dates (``format: date``) are parsed as
+strings and converted with ``try_to_timestamp``, so a bad instant is a schema violation and never
+an ANSI error. A property that may be null (``anyOf`` of a type and ``null``) is ``nullable``;
+arrays of scalars (``items``, ``minItems``, item ``enum``) become Spark arrays.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DataType,
     DoubleType,
@@ -42,12 +45,23 @@ class FieldRule:
     timestamp: bool = False
     map_value_type: str | None = None
     map_keys: tuple[str, ...] | None = None
+    nullable: bool = False
+    """The value may be JSON ``null`` (a missing property is still a violation when required)."""
+    date: bool = False
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+    item_type: str | None = None
+    """Arrays: the items' JSON type (items are never null)."""
+    item_enum: tuple[str, ...] | None = None
+    min_items: int | None = None
 
     @property
     def spark_type(self) -> DataType:
-        """The type ``from_json`` parses the property as (timestamps stay strings)."""
+        """The type ``from_json`` parses the property as (timestamps and dates stay strings)."""
         if self.json_type == "object":
             return MapType(StringType(), _scalar(self.map_value_type or "string"))
+        if self.json_type == "array":
+            return ArrayType(_scalar(self.item_type or "string"), False)
         return _scalar(self.json_type)
 
 
@@ -58,6 +72,12 @@ def _scalar(json_type: str) -> DataType:
 
 
 def _rule(name: str, spec: dict[str, Any], required: bool) -> FieldRule:
+    nullable = False
+    options = spec.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options and len(options) == 2:
+        nullable = True
+        spec = {**spec, **next(option for option in options if option != {"type": "null"})}
+    items: dict[str, Any] = spec["items"] if isinstance(spec.get("items"), dict) else {}
     enum = spec.get("enum")
     if enum is None and "const" in spec:
         enum = [spec["const"]]
@@ -75,6 +95,13 @@ def _rule(name: str, spec: dict[str, Any], required: bool) -> FieldRule:
         timestamp=spec.get("format") == "date-time",
         map_value_type=str(additional.get("type")) if isinstance(additional, dict) else None,
         map_keys=tuple(names) if names else None,
+        nullable=nullable,
+        date=spec.get("format") == "date",
+        exclusive_minimum=spec.get("exclusiveMinimum"),
+        maximum=spec.get("maximum"),
+        item_type=str(items["type"]) if "type" in items else None,
+        item_enum=tuple(str(value) for value in items["enum"]) if "enum" in items else None,
+        min_items=spec.get("minItems"),
     )
 
 

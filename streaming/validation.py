@@ -104,21 +104,49 @@ def _field_checks(topic: TopicPlan, rule: FieldRule, record: Column, keys: Colum
     checks: list[Check] = []
     if rule.required:
         checks.append((~F.array_contains(keys, name), SCHEMA_VIOLATION, f"{name}: required field missing"))
-    checks.append(
-        (
-            F.array_contains(keys, name) & value.isNull(),
-            SCHEMA_VIOLATION,
-            f"{name}: null or not a JSON {rule.json_type}",
+    if not rule.nullable:
+        checks.append(
+            (
+                F.array_contains(keys, name) & value.isNull(),
+                SCHEMA_VIOLATION,
+                f"{name}: null or not a JSON {rule.json_type}",
+            )
         )
-    )
     if rule.pattern is not None:
         checks.append((present & ~value.rlike(rule.pattern), SCHEMA_VIOLATION, f"{name}: not {rule.pattern}"))
     if rule.timestamp:
         bad_instant = ~value.rlike(ISO_INSTANT_PATTERN) | F.col(topic.column(name)).isNull()
         checks.append((present & bad_instant, SCHEMA_VIOLATION, f"{name}: not an ISO 8601 instant"))
+    if rule.date:
+        checks.append((present & F.col(topic.column(name)).isNull(), SCHEMA_VIOLATION, f"{name}: not a date"))
     if rule.minimum is not None:
         checks.append(
             (present & (value < F.lit(rule.minimum)), SCHEMA_VIOLATION, f"{name}: < {rule.minimum}")
+        )
+    if rule.exclusive_minimum is not None:
+        low = rule.exclusive_minimum
+        checks.append((present & (value <= F.lit(low)), SCHEMA_VIOLATION, f"{name}: <= {low}"))
+    if rule.maximum is not None:
+        checks.append(
+            (present & (value > F.lit(rule.maximum)), SCHEMA_VIOLATION, f"{name}: > {rule.maximum}")
+        )
+    if rule.min_items is not None:
+        checks.append(
+            (
+                present & (F.size(value) < rule.min_items),
+                SCHEMA_VIOLATION,
+                f"{name}: fewer than {rule.min_items} items",
+            )
+        )
+    if rule.item_enum is not None:
+        allowed = F.array(*map(F.lit, rule.item_enum))
+        unknown = F.array_except(value, allowed)
+        checks.append(
+            (
+                present & (F.size(unknown) > 0),
+                SCHEMA_VIOLATION,
+                F.concat(F.lit(f"{name}: unknown item "), unknown[0]),
+            )
         )
     if rule.map_keys is not None:
         unknown = F.array_except(F.map_keys(value), F.array(*map(F.lit, rule.map_keys)))
@@ -246,9 +274,11 @@ def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
         record = F.col(f"_p{topic.index}")
         for rule in topic.rules:
             field = record[rule.name]
-            typed.append(
-                (F.try_to_timestamp(field) if rule.timestamp else field).alias(topic.column(rule.name))
-            )
+            if rule.timestamp:
+                field = F.try_to_timestamp(field)
+            elif rule.date:
+                field = F.to_date(F.try_to_timestamp(field, F.lit("yyyy-MM-dd")))
+            typed.append(field.alias(topic.column(rule.name)))
         if topic.role in ("events", "ground_truth"):
             starts[topic.index] = interval_start_of(record[INTERVAL_FIELD])
     typed_names = [topic.column(rule.name) for topic in plan.topics for rule in topic.rules]

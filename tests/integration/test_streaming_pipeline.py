@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +37,12 @@ INTERVALS = 4
 def _normal(value: Any) -> Any:
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, dict):
         return tuple(sorted(value.items()))
+    if isinstance(value, list):
+        return tuple(value)
     return value
 
 
@@ -62,7 +66,7 @@ def _latest(topic: TopicPlan, records: list[dict[str, Any]]) -> list[dict[str, A
     return [record for _, _, record in latest.values()]
 
 
-@pytest.mark.parametrize("preset", ["small", "tapflow.small"])
+@pytest.mark.parametrize("preset", ["small", "tapflow.small", "identity.small"])
 def test_backfill_then_available_now_equals_generate(
     spark: SparkSession,
     kafka_bootstrap: str,
@@ -87,6 +91,15 @@ def test_backfill_then_available_now_equals_generate(
         wanted = _latest(topic, records) if topic.role == "entities" else records
         assert _rows(silver, fields) == _records(topic, wanted), topic.name
     assert table(spark, case, "silver", "quarantine").count() == 0
+    for name in plan.derived:  # gold tables, recomputed from silver after the run
+        assert table(spark, case, "gold", name).count() > 0, name
+    if preset == "identity.small":
+        weights = (
+            table(spark, case, "gold", "outcome_metrics")
+            .groupBy("response_id", "attribution_model")
+            .sum("attribution_weight")
+        )
+        assert {round(row[2], 9) for row in weights.collect()} == {1.0}
     checks = table(spark, case, "checks", "interval_checks").collect()
     per_interval = sum(
         1 if d.category_field is None else len(plan.by_name(d.topic).categories[d.category_field])

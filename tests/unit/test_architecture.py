@@ -28,6 +28,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "producer.sidecar": CONTRACT + ("producer.kafka", "producer.engine", "producer.sidecar"),
     "producer.stack": CONTRACT + ("producer.stack",),
     "streaming": CONTRACT + ("producer.kafka.client", "producer.stack.jvm", "streaming"),
+    "producer.wizard": CONTRACT,
     "producer.cli": ("producer", "streaming"),
 }
 # Libraries with I/O that the pure generation core must never import.

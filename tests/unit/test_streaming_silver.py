@@ -246,3 +246,63 @@ def test_the_append_ledger_appends_each_micro_batch_once_across_runs(
     other = silver.AppendLedger(spark, "silver:query-b")
     assert other.append(rows, path, 1)
     assert spark.read.format("delta").load(path).count() == 3 * 4
+
+
+IDENTITY_PLAN = plan_for(load_config("identity.small"))
+
+
+def _identity_entities() -> dict[str, dict[str, Any]]:
+    """One real record of each identity entity topic (the snapshot before the epoch)."""
+    from datetime import timedelta
+
+    from producer.generation.scenarios.registry import get_scenario
+    from producer.generation.shard import Shard
+    from producer.generation.testing import make_dataset
+
+    dataset = make_dataset("identity.small")
+    scenario = get_scenario("identity")
+    start = dataset.epoch - timedelta(minutes=15)
+    firsts = {}
+    for records in scenario.entities(dataset, start, dataset.epoch, Shard()):
+        if records.values:
+            firsts[records.topic.name] = json.loads(records.values[0])
+    return firsts
+
+
+def _identity_parsed(spark: SparkSession, topic: str, values: list[str]) -> DataFrame:
+    rows = [("k", value, topic, 0, offset, NOW) for offset, value in enumerate(values)]
+    return validation.parse(validation.kafka_rows(spark.createDataFrame(rows, KAFKA_SCHEMA)), IDENTITY_PLAN)
+
+
+def test_nullable_fields_arrays_dates_and_bounds_come_from_the_model(spark: SparkSession) -> None:
+    """identity's models use what fleet's do not: null values, arrays of enums, dates, maxima."""
+    records = _identity_entities()
+    campaign, individual = records["identity.campaigns"], records["identity.individuals"]
+
+    def verdicts_of(topic: str, changes: list[dict[str, Any]]) -> list[tuple[str | None, str | None]]:
+        base = campaign if topic == "identity.campaigns" else individual
+        values = [json.dumps({**base, **change}) for change in changes]
+        return verdicts(_identity_parsed(spark, topic, values))
+
+    assert verdicts_of(
+        "identity.campaigns",
+        [{}, {"end_date": "soon"}, {"budget": 0}, {"channels": []}, {"channels": ["email", "fax"]}],
+    ) == [
+        (None, None),
+        (validation.SCHEMA_VIOLATION, "end_date: not a date"),
+        (validation.SCHEMA_VIOLATION, "budget: <= 0"),
+        (validation.SCHEMA_VIOLATION, "channels: fewer than 1 items"),
+        (validation.SCHEMA_VIOLATION, "channels: unknown item fax"),
+    ]
+    assert verdicts_of(
+        "identity.individuals", [{"income_individual": None}, {"age": 101}, {"income_individual": -5.0}]
+    ) == [
+        (None, None),  # null where the model allows it
+        (validation.SCHEMA_VIOLATION, "age: > 100"),
+        (validation.SCHEMA_VIOLATION, "income_individual: < 0"),
+    ]
+    topic = IDENTITY_PLAN.by_name("identity.campaigns")
+    frame = _identity_parsed(spark, topic.kafka_topic, [json.dumps(campaign)])
+    typed = validation.typed_rows(frame, topic).collect()[0]
+    assert typed.start_date.isoformat() == campaign["start_date"]
+    assert typed.channels == campaign["channels"]
