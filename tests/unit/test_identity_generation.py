@@ -17,11 +17,12 @@ import pytest
 
 from producer.config import load_config
 from producer.errors import BadInputError
+from producer.generation.blocks.counts import poisson
 from producer.generation.clock import to_micros
 from producer.generation.dataset import Dataset
 from producer.generation.scenarios.identity import events as events_module
 from producer.generation.scenarios.identity import population as population_module
-from producer.generation.scenarios.identity.population import Population
+from producer.generation.scenarios.identity.population import OFFSETS, Population
 from producer.generation.scenarios.identity.scenario import IdentityScenario
 from producer.generation.scenarios.identity.settings import expected_identifiers
 from producer.generation.scenarios.registry import get_scenario
@@ -409,6 +410,36 @@ def test_engagements_follow_affinities_activity_and_the_daily_cycle(big: tuple[D
     assert np.bincount(e.engagement_type, minlength=5) / len(e) == pytest.approx(
         [0.55, 0.20, 0.05, 0.12, 0.08], abs=0.015
     )
+
+
+# -- the shortcuts of the interval loop give the plain computation's values --
+
+
+@pytest.mark.parametrize("scale", [0.0, 1e-6, 0.01, 0.2, 1.0, 5.0, 40.0, 250.0, 300.0, 5_000.0])
+def test_screened_poisson_counts_equal_the_full_inversion(scale: float) -> None:
+    rng = np.random.default_rng(int(scale * 1000) + 1)
+    raw = rng.integers(0, 2**64 - 1, 200_000, dtype=np.uint64, endpoint=True)
+    means = scale * np.exp(rng.normal(0.0, 1.0, raw.size))
+    means[:100] = 0.0
+    raw[100:110] = [0, 1, 2**11 - 1, 2**11, 2**63, 2**64 - 1, 2**64 - 2**11, 2**32, 3, 2**53]
+    counts = events_module._poisson(raw, means)
+    assert np.array_equal(counts, poisson(raw, means))
+
+
+def test_one_shifted_curve_gives_each_zones_times_and_integrals(big: tuple[Dataset, Population]) -> None:
+    _, pop = big
+    start = pop.epoch_us + 3 * 86_400_000_000 + 92 * pop.interval_us  # 23:00 UTC
+    end = start + pop.interval_us
+    rng = np.random.default_rng(5)
+    raw = rng.integers(0, 2**64 - 1, 20_000, dtype=np.uint64, endpoint=True)
+    zone = rng.integers(0, len(OFFSETS), raw.size)
+    times = events_module._times(pop, zone, raw, start, end)
+    integrals = events_module._integrals(pop, start, end)
+    for k, hours in enumerate(OFFSETS):
+        curve = events_module.activity_curve(pop.config.diurnal, hours)
+        assert np.array_equal(times[zone == k], curve.sample_times(raw[zone == k], start, end))
+        assert integrals[k] == curve.integral(start, end)
+    assert len(set(integrals.tolist())) > 2
 
 
 # -- serialization and schemas --

@@ -33,11 +33,18 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
 
-from producer.generation.blocks.counts import expand_counts, normal, poisson, weighted_choice
+from producer.generation.blocks.counts import (
+    EXACT_POISSON_MEAN,
+    expand_counts,
+    normal,
+    poisson,
+    weighted_choice,
+)
 from producer.generation.blocks.rates import RateCurve
 from producer.generation.scenarios.identity.models import (
     CHANNELS,
@@ -46,7 +53,7 @@ from producer.generation.scenarios.identity.models import (
     ENGAGEMENT_TYPES,
     RESPONSE_TYPES,
 )
-from producer.generation.scenarios.identity.population import MICROS_PER_DAY, OFFSETS, Population
+from producer.generation.scenarios.identity.population import MICROS_PER_DAY, OFFSETS, Members, Population
 from producer.generation.scenarios.identity.settings import RESPONSE_DELAY_STEP, DiurnalSettings
 from producer.generation.shard import Shard
 from producer.generation.streams import seed_key, stream_states, tag, unit_floats, words
@@ -74,6 +81,9 @@ PLACEMENTS: tuple[tuple[str, ...], ...] = (
 PLACEMENT_NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for names in PLACEMENTS for name in names))
 NO_PLACEMENT = -1
 COST_JITTER = 0.25
+SCREEN_MARGIN = 1e-9
+"""How far below ``poisson``'s second cumulative term a float must lie to be settled as a count of 1
+without it (far more than the rounding of the term)."""
 
 
 def record_ids(interval_number: int, individual_ids: I64, sequence: I64, digits: int) -> I64:
@@ -105,11 +115,11 @@ class Columns:
     def __len__(self) -> int:
         return int(self.ids.size)
 
-    def take(self, rows: npt.NDArray[np.int64] | npt.NDArray[np.bool_]) -> Columns:
+    def take(self, rows: npt.NDArray[np.int64] | npt.NDArray[np.bool_]) -> Self:
         """The rows ``rows``, same type."""
         return type(self)(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
-    def sorted(self) -> Columns:
+    def sorted(self) -> Self:
         """Ordered by (timestamp, id)."""
         return self.take(np.lexsort((self.ids, self.timestamp_us)))
 
@@ -195,28 +205,51 @@ class IntervalColumns:
         }
 
 
+@dataclass(frozen=True)
+class DueResponses:
+    """One interval's exposures that get a response, ordered by the response's instant, and where
+    the responses of each interval from it on begin."""
+
+    exposures: Exposures
+    cuts: list[int]
+    """``cuts[k]``: the first exposure whose response lies at or after the start of the ``k``-th
+    interval from this one (``k`` from 0 to :func:`lookback` + 1)."""
+
+    def due_in(self, k: int) -> slice:
+        """The exposures answered in the ``k``-th interval from this one."""
+        return slice(self.cuts[k], self.cuts[k + 1])
+
+
 class ResponseBook:
-    """Responding exposures of recent intervals per shard (the responses still to be published)."""
+    """Due responses of recent intervals per shard (the responses still to be published).
+
+    Holds ``capacity`` intervals of each of the last few shards asked for, dropping the earliest
+    interval first (a run moves forward).
+    """
+
+    SHARDS = 4
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._intervals: OrderedDict[tuple[Shard, int], Exposures] = OrderedDict()
+        self._shards: OrderedDict[Shard, dict[int, DueResponses]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, shard: Shard, number: int) -> Exposures | None:
-        """The responding exposures of interval ``number`` if known."""
+    def get(self, shard: Shard, numbers: range) -> list[DueResponses | None]:
+        """The due responses of intervals ``numbers``, None where unknown."""
         with self._lock:
-            found = self._intervals.get((shard, number))
-            if found is not None:
-                self._intervals.move_to_end((shard, number))
-            return found
+            intervals = self._shards.get(shard, {})
+            return [intervals.get(number) for number in numbers]
 
-    def put(self, shard: Shard, number: int, exposures: Exposures) -> None:
-        """Remember the responding exposures of interval ``number``."""
+    def put(self, shard: Shard, number: int, due: DueResponses) -> None:
+        """Remember the due responses of interval ``number``."""
         with self._lock:
-            self._intervals[(shard, number)] = exposures
-            while len(self._intervals) > self.capacity:
-                self._intervals.popitem(last=False)
+            intervals = self._shards.setdefault(shard, {})
+            self._shards.move_to_end(shard)
+            intervals[number] = due
+            while len(intervals) > self.capacity:
+                del intervals[min(intervals)]
+            while len(self._shards) > self.SHARDS:
+                self._shards.popitem(last=False)
 
 
 _books: dict[int, tuple[Population, ResponseBook]] = {}
@@ -229,7 +262,7 @@ def _book(population: Population) -> ResponseBook:
         if found is None or found[0] is not population:
             if len(_books) >= 4:
                 _books.pop(next(iter(_books)))
-            found = _books[id(population)] = (population, ResponseBook(4 * (lookback(population) + 2)))
+            found = _books[id(population)] = (population, ResponseBook(lookback(population) + 2))
         return found[1]
 
 
@@ -246,30 +279,36 @@ def interval_events(population: Population, interval_start_us: int, shard: Shard
         raise ValueError(f"{start} µs is not an interval start of this dataset")
     end = start + length
     number = (start - population.epoch_us) // length
-    mine = population.owned(shard)
+    mine = population.members(shard)
     engagements = _engagements(population, mine, start, end, number)
     exposures = _exposures(population, mine, start, end, number)
     book = _book(population)
-    book.put(shard, number, exposures.take(exposures.response_type >= 0))  # type: ignore[arg-type]
-    responding: list[Exposures] = []
-    for earlier in range(max(0, number - lookback(population)), number + 1):
-        found = book.get(shard, earlier)
+    book.put(shard, number, _due(population, exposures, number))
+    first = max(0, number - lookback(population))
+    responding = book.get(shard, range(first, number + 1))
+    for earlier, found in enumerate(responding, first):
         if found is None:
             generated = _exposures(population, mine, *_bounds(population, earlier), earlier)
-            found = generated.take(generated.response_type >= 0)  # type: ignore[assignment]
-            book.put(shard, earlier, found)  # type: ignore[arg-type]
-        assert found is not None
-        responding.append(found)
-    responses = _responses(responding, start, end)
+            responding[earlier - first] = found = _due(population, generated, earlier)
+            book.put(shard, earlier, found)
+    responses = _responses(responding, first, number)
     return IntervalColumns(
         interval_start_us=start,
         interval_end_us=end,
         interval_number=number,
-        engagements=engagements.sorted(),  # type: ignore[arg-type]
-        exposures=exposures.sorted(),  # type: ignore[arg-type]
-        responses=responses.sorted(),  # type: ignore[arg-type]
+        engagements=engagements.sorted(),
+        exposures=exposures.sorted(),
+        responses=responses.sorted(),
         campaigns_in_flight=len(population.campaigns_in_flight(start // MICROS_PER_DAY)),
     )
+
+
+def _due(population: Population, exposures: Exposures, number: int) -> DueResponses:
+    """The responses interval ``number``'s exposures get, cut by the interval they fall in."""
+    answered = exposures.take(np.flatnonzero(exposures.response_type >= 0))
+    ordered = answered.take(np.argsort(answered.response_us, kind="stable"))
+    starts = _bounds(population, number)[0] + population.interval_us * np.arange(lookback(population) + 2)
+    return DueResponses(ordered, np.searchsorted(ordered.response_us, starts).tolist())
 
 
 def _bounds(population: Population, number: int) -> tuple[int, int]:
@@ -277,41 +316,67 @@ def _bounds(population: Population, number: int) -> tuple[int, int]:
     return start, start + population.interval_us
 
 
+OFFSET_US = np.array([round(hours * 3_600_000_000) for hours in OFFSETS], dtype=np.int64)
+"""The UTC offsets of OFFSETS in µs."""
+
+
+def _utc_curve(population: Population) -> RateCurve:
+    """The activity curve at UTC. A time zone's curve is this one shifted by its offset, so one
+    call with shifted bounds serves every zone (the same values as each zone's own curve)."""
+    return activity_curve(population.config.diurnal, 0.0)
+
+
 def _integrals(population: Population, start: int, end: int) -> F64:
-    settings = population.config.diurnal
-    return np.array([activity_curve(settings, offset).integral(start, end) for offset in OFFSETS])
+    """The activity integral over the interval in each zone of OFFSETS (hours)."""
+    return _utc_curve(population).integrals(start + OFFSET_US, end + OFFSET_US)
 
 
-def _times(population: Population, individual: I64, raw: U64, start: int, end: int) -> I64:
-    settings = population.config.diurnal
-    offset = population.household_offset[population.individual_household[individual]]
-    timestamps = np.empty(individual.size, dtype=np.int64)
-    for k, utc_offset in enumerate(OFFSETS):
-        rows = offset == k
-        if np.any(rows):
-            timestamps[rows] = activity_curve(settings, utc_offset).sample_times(raw[rows], start, end)
-    return timestamps
+def _times(population: Population, offset: I64, raw: U64, start: int, end: int) -> I64:
+    """Event instants inside the interval following the curve of each event's zone (``offset``)."""
+    shift = OFFSET_US[offset]
+    times: I64 = _utc_curve(population).sample_times(raw, start + shift, end + shift) - shift
+    return times
 
 
-def _states(population: Population, individual: I64, stream_tag: int, number: int) -> U64:
+def _poisson(raw: U64, means: F64) -> I64:
+    """``poisson(raw, means)`` bit for bit, inverting term by term only where the count may pass 1.
+
+    Most individuals have no event in an interval, and most of the others one. ``poisson`` gives
+    0 exactly where the word's float lies below ``exp(-mean)`` (its first cumulative term, computed
+    here the same way) and 1 where it lies between that and the second, ``exp(-mean) + exp(log mean
+    - mean)``. Here that second bound comes from ``np.log`` where ``poisson`` uses ``math.log``
+    (they may round apart in the last bit), so the rows within :data:`SCREEN_MARGIN` of it, and
+    those with larger counts, go through ``poisson`` itself.
+    """
+    u = unit_floats(raw)
+    zero = np.exp(-means)
+    some = np.flatnonzero((u >= zero) | (means > EXACT_POISSON_MEAN))
+    mean = means[some]
+    one = zero[some] + np.exp(np.log(mean) - mean)
+    rest = some[(u[some] >= one - SCREEN_MARGIN) | (mean > EXACT_POISSON_MEAN)]
+    counts = np.zeros(means.size, dtype=np.int64)
+    counts[some] = 1
+    counts[rest] = poisson(raw[rest], means[rest])
+    return counts
+
+
+def _states(population: Population, keys: U64, stream_tag: int, number: int) -> U64:
     index = (population.epoch_us // population.interval_us) + number
-    return stream_states(population.individual_keys[individual], seed_key(population.seed, stream_tag, index))
+    return stream_states(keys, seed_key(population.seed, stream_tag, index))
 
 
-def _engagements(population: Population, mine: I64, start: int, end: int, number: int) -> Engagements:
+def _engagements(population: Population, mine: Members, start: int, end: int, number: int) -> Engagements:
     settings = population.config.engagements
-    integrals = _integrals(population, start, end)
-    offset = population.household_offset[population.individual_household[mine]]
-    means = population.activity[mine] / 24.0 * integrals[offset]
-    states = _states(population, mine, ENGAGEMENT_TAG, number)
+    means = mine.engagement_rate * _integrals(population, start, end)[mine.offset]
+    states = _states(population, mine.keys, ENGAGEMENT_TAG, number)
     counts = np.minimum(
-        poisson(words(states, np.zeros(mine.size, dtype=np.int64)), means), SEQUENCE_SPACE - 1
+        _poisson(words(states, np.zeros(states.size, dtype=np.int64)), means), SEQUENCE_SPACE - 1
     )
     row, sequence = expand_counts(counts)
-    individual = mine[row]
+    individual = mine.ordinals[row]
     st = states[row]
     counter = 1 + 8 * sequence
-    timestamps = _times(population, individual, words(st, counter), start, end)
+    timestamps = _times(population, mine.offset[row], words(st, counter), start, end)
     u = unit_floats(words(st, counter + 1))
     cumulative = population.affinity_cumulative[individual]
     category = np.minimum((u[:, None] >= cumulative[:, :-1]).sum(axis=1), cumulative.shape[1] - 1).astype(
@@ -338,26 +403,23 @@ def _engagements(population: Population, mine: I64, start: int, end: int, number
     )
 
 
-def _exposures(population: Population, mine: I64, start: int, end: int, number: int) -> Exposures:
+def _exposures(population: Population, mine: Members, start: int, end: int, number: int) -> Exposures:
     config = population.config
     settings = config.exposures
     campaigns = population.campaigns_in_flight(start // MICROS_PER_DAY)
     nothing = np.zeros(0, dtype=np.int64)
     if not len(campaigns) or settings.per_day == 0:
         return Exposures(*([nothing] * 13))
-    integrals = _integrals(population, start, end)
-    offset = population.household_offset[population.individual_household[mine]]
-    relative = population.activity[mine] / population.mean_activity
-    means = settings.per_day * relative / 24.0 * integrals[offset]
-    states = _states(population, mine, EXPOSURE_TAG, number)
+    means = mine.exposure_rate * _integrals(population, start, end)[mine.offset]
+    states = _states(population, mine.keys, EXPOSURE_TAG, number)
     counts = np.minimum(
-        poisson(words(states, np.zeros(mine.size, dtype=np.int64)), means), SEQUENCE_SPACE - 1
+        _poisson(words(states, np.zeros(states.size, dtype=np.int64)), means), SEQUENCE_SPACE - 1
     )
     row, sequence = expand_counts(counts)
-    individual = mine[row]
+    individual = mine.ordinals[row]
     st = states[row]
     counter = 1 + 12 * sequence
-    timestamps = _times(population, individual, words(st, counter), start, end)
+    timestamps = _times(population, mine.offset[row], words(st, counter), start, end)
     # campaign: one targeting the individual's segment (with targeted_share), else any in flight
     segments = len(config.segments.names())
     targeting = np.zeros((segments, len(campaigns)), dtype=bool)
@@ -380,7 +442,7 @@ def _exposures(population: Population, mine: I64, start: int, end: int, number: 
     count = campaigns.channel_count[position]
     channel_slot = np.minimum((unit_floats(words(st, counter + 3)) * count).astype(np.int64), count - 1)
     channel = campaigns.channels[position, channel_slot]
-    frequency = 1 + poisson(words(st, counter + 4), np.full(row.size, settings.frequency_mean - 1.0))
+    frequency = 1 + _poisson(words(st, counter + 4), np.full(row.size, settings.frequency_mean - 1.0))
     placement = np.full(row.size, NO_PLACEMENT, dtype=np.int64)
     u = unit_floats(words(st, counter + 5))
     for index, names in enumerate(PLACEMENTS):
@@ -429,19 +491,23 @@ def _exposures(population: Population, mine: I64, start: int, end: int, number: 
     )
 
 
-def _responses(responding: list[Exposures], start: int, end: int) -> Responses:
-    ids = np.concatenate([x.ids for x in responding])
-    response_us = np.concatenate([x.response_us for x in responding])
-    keep = (response_us >= start) & (response_us < end)
+def _responses(responding: list[DueResponses | None], first: int, number: int) -> Responses:
+    """The responses due in interval ``number`` from the exposures of intervals ``first`` on."""
+    due = []
+    for earlier, answered in enumerate(responding, first):
+        assert answered is not None
+        rows = answered.due_in(number - earlier)
+        if rows.stop > rows.start:
+            due.append((answered.exposures, rows))
 
     def pick(name: str) -> I64:
-        column: I64 = np.concatenate([getattr(x, name) for x in responding])[keep]
+        column: I64 = np.concatenate([getattr(x, name)[rows] for x, rows in due] or [np.zeros(0, np.int64)])
         return column
 
     return Responses(
-        ids[keep],
+        pick("ids"),
         pick("individual"),
-        response_us[keep],
+        pick("response_us"),
         pick("campaign"),
         pick("response_type"),
         pick("timestamp_us"),

@@ -167,6 +167,20 @@ class CampaignColumns:
         return CampaignColumns(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
 
 
+@dataclass(frozen=True)
+class Members:
+    """One shard's individuals with the per-individual values every interval needs, gathered once."""
+
+    ordinals: I64
+    keys: U64
+    offset: I64
+    """Index into OFFSETS of the individual's household's time zone."""
+    engagement_rate: F64
+    """Engagements per hour at a curve level of 1 (activity / 24)."""
+    exposure_rate: F64
+    """Exposures per hour at a curve level of 1 (per day × activity / mean activity / 24)."""
+
+
 class Population:
     """One dataset's households, individuals, traits and mappings, and its campaign schedule."""
 
@@ -179,6 +193,7 @@ class Population:
         self.id_digits = len(str(config.households * 10))
         """``E`` of the event ids: digits of the largest individual id the config can yield."""
         self._owned: dict[Shard, I64] = {}
+        self._members: dict[Shard, Members] = {}
         self._lock = threading.Lock()
         self._households()
         self._individuals()
@@ -204,6 +219,22 @@ class Population:
             if found is None:
                 found = self._owned[shard] = np.flatnonzero(shard.owns(self.individual_household)).astype(
                     np.int64
+                )
+            return found
+
+    def members(self, shard: Shard) -> Members:
+        """The shard's individuals and their interval inputs (cached per shard)."""
+        mine = self.owned(shard)
+        with self._lock:
+            found = self._members.get(shard)
+            if found is None:
+                activity = self.activity[mine]
+                found = self._members[shard] = Members(
+                    ordinals=mine,
+                    keys=self.individual_keys[mine],
+                    offset=self.household_offset[self.individual_household[mine]],
+                    engagement_rate=activity / 24.0,
+                    exposure_rate=self.config.exposures.per_day * (activity / self.mean_activity) / 24.0,
                 )
             return found
 
