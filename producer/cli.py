@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from producer.config import DEFAULT_KAFKA_PORT, SeedstreamConfig
+from producer.config import DEFAULT_KAFKA_PORT, PRESETS, SeedstreamConfig
 from producer.datadir import DEFAULT_DATA_DIR, check_writable_dir, data_dir_uri, local_path
 from producer.errors import BadInputError, SeedstreamError
 from producer.stack.broker import LocalBroker
@@ -115,8 +115,7 @@ def kafka_status(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
 
 
 ConfigOption = Annotated[
-    str, typer.Option("--config", help="A YAML config file or a preset: small, base, scaling, emulated.5s, "
-                      "emulated, emulated.30s.")
+    str, typer.Option("--config", help=f"A YAML config file or a preset: {', '.join(PRESETS)}.")
 ]
 
 
@@ -492,6 +491,84 @@ def init(
     console.print("Run it with:", highlight=False)
     for command in wizard.commands(answers, out):
         console.print(f"  {command}", highlight=False, soft_wrap=True)
+
+
+PipelineDataDirOption = Annotated[
+    str, typer.Option("--data-dir", help="The streaming job's data dir (a path or a Hadoop URI).")
+]
+
+
+@app.command("validate")
+def validate(
+    config: ConfigOption,
+    data_dir: PipelineDataDirOption = str(DEFAULT_DATA_DIR),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Run the scenario's validation queries against its tables (by name) and print query → result →
+    expected → pass; exit status 1 when any fails."""
+    import json
+
+    from rich.table import Table
+
+    from producer.config import load_config
+    from streaming.validate import validate_data_dir
+
+    results = validate_data_dir(load_config(config), data_dir)
+    failed = [result for result in results if not result.passed]
+    if as_json:
+        rows = [
+            {"query": r.query.name, "sql": r.sql, "result": r.value, "expected": r.query.expected,
+             "tolerance": r.query.tolerance, "pass": r.passed, "error": r.error}
+            for r in results
+        ]  # fmt: skip
+        console.print_json(json.dumps(rows))
+    else:
+        table = Table("query", "result", "expected", "pass", title=f"validation of {data_dir}")
+        for result in results:
+            shown = result.error or ("–" if result.value is None else f"{result.value:g}")
+            mark = "[green]pass[/]" if result.passed else "[bold red]FAIL[/]"
+            table.add_row(result.query.name, shown, result.expected, mark)
+        console.print(table)
+    if failed:
+        err_console.print(
+            f"{len(failed)} of {len(results)} validation queries failed: "
+            + "; ".join(result.query.name for result in failed),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    err_console.print(f"all {len(results)} validation queries passed", highlight=False)
+
+
+@app.command("optimize")
+def optimize(
+    config: ConfigOption,
+    data_dir: PipelineDataDirOption = str(DEFAULT_DATA_DIR),
+) -> None:
+    """Run Delta's OPTIMIZE with Z-ordering on the tables the scenario declares; exit status 1 when
+    a table could not be optimized."""
+    from rich.table import Table
+
+    from producer.config import load_config
+    from streaming.optimize import optimize_data_dir
+
+    results = optimize_data_dir(load_config(config), data_dir)
+    table = Table("table", "Z-order", "files removed", "files added", title=f"OPTIMIZE in {data_dir}")
+    for result in results:
+        removed = "–" if result.files_removed is None else str(result.files_removed)
+        added = result.problem or ("–" if result.files_added is None else str(result.files_added))
+        table.add_row(result.table, ", ".join(result.columns), removed, added)
+    console.print(table)
+    failed = [result for result in results if result.problem and result.problem != "no table yet"]
+    if failed:
+        err_console.print(
+            f"{len(failed)} tables not optimized: " + "; ".join(f"{r.table}: {r.problem}" for r in failed),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    done = sum(1 for result in results if result.problem is None)
+    err_console.print(f"optimized {done} tables", highlight=False)
 
 
 @app.command("schemas")

@@ -300,6 +300,12 @@ class StreamingSettings(BaseModel):
     use_local_jars: bool = Field(
         True, description="Put the cached connector jars on spark.jars (else --jars)."
     )
+    catalog: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Register tables as <catalog>.<scenario>_<layer>.<table> (e.g. Unity Catalog's main); "
+        "None: the session's current catalog (locally, a persistent metastore under the data dir).",
+    )
 
     @field_validator("trigger_interval", "watermark_delay", "allowed_lateness")
     @classmethod

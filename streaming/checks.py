@@ -284,3 +284,9 @@ def refresh_gold(spark: SparkSession, plan: PipelinePlan, tables: Tables) -> Non
         frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
             tables.gold(name)
         )
+    from streaming.catalog import register
+
+    try:
+        register(spark, tables, layers=("gold",))
+    except Exception:  # noqa: BLE001 - the gold data is written; only its names are missing
+        log.exception("registering the gold tables by name failed")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from producer.errors import SeedstreamError
 from producer.generation.clock import format_duration
 from producer.kafka.client import spark_kafka_options
-from streaming import checks
+from streaming import catalog, checks
 from streaming.bronze import to_bronze
 from streaming.contract import plan_for
 from streaming.create import create_tables
@@ -79,7 +79,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.plan = plan_for(self.config)
-        self.tables = Tables(self.spark, self.plan, self.locations)
+        self.tables = Tables(self.spark, self.plan, self.locations, self.config.streaming.catalog)
         self.log = checks.CheckLog(self.checks_log)
         self.silver_writer = SilverWriter(self.spark, self.plan, self.tables)
 
@@ -192,6 +192,15 @@ class Pipeline:
             self.start_checks(available_now)
         return list(self.queries)
 
+    def register_tables(self) -> None:
+        """Register the tables by name (:mod:`streaming.catalog`); a failure is logged, not fatal."""
+        try:
+            names = catalog.register(self.spark, self.tables)
+        except Exception:  # noqa: BLE001 - the job's data does not depend on its names
+            log.exception("registering the tables by name failed")
+            return
+        log.info("tables by name: %s", ", ".join(names))
+
     def stop(self) -> None:
         for query in self.queries:
             try:
@@ -226,6 +235,7 @@ class Pipeline:
         self._await([self.start_checks(available_now=True)])
         provisional = checks.write_provisional(self.spark, self.plan, self.tables, self.log)
         checks.refresh_gold(self.spark, self.plan, self.tables)
+        self.register_tables()
         return provisional
 
     def micro_batches(self) -> int:

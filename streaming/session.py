@@ -89,6 +89,8 @@ class SparkSettings:
     use_local_jars: bool = True
     log_file: str | None = None
     extra_conf: dict[str, str] = field(default_factory=dict)
+    metastore: str | None = None
+    """A data dir whose persistent metastore (Hive in Derby, :mod:`streaming.catalog`) the session uses."""
 
 
 def _config_file(name: str, text: str) -> Path:
@@ -147,6 +149,13 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         conf["spark.ui.port"] = str(settings.ui_port)
     if settings.warehouse_dir:
         conf["spark.sql.warehouse.dir"] = settings.warehouse_dir
+    if settings.metastore is not None:
+        from streaming.catalog import metastore_conf
+
+        conf.update(metastore_conf(Path(settings.metastore)))
+        logs = Path(settings.log_file).parent if settings.log_file else Path(settings.metastore)
+        derby_log = logs / "derby.log"
+        conf["spark.driver.extraJavaOptions"] += f" -Dderby.stream.error.file={derby_log}"
     conf.update(settings.extra_conf)
     return conf
 

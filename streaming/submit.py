@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,12 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from producer.datadir import DataDir, TableLocations, data_dir_uri, local_path
-from producer.errors import KafkaUnavailableError, SeedstreamError
+from producer.errors import BadInputError, KafkaUnavailableError, SeedstreamError
 from producer.kafka.client import client_options, require_kafka
+from streaming.catalog import metastore_in_use
 from streaming.contract import plan_for
 from streaming.job import Pipeline, first_line
 from streaming.observability import KafkaLag, Metrics, ProgressListener, TableCounts
 from streaming.session import SparkSettings, build_spark
+from streaming.tables import Tables
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -65,8 +68,13 @@ def _submitted_conf() -> dict[str, str]:
     return {key: value for key, value in SparkConf().getAll()}
 
 
-def session_for(config: SeedstreamConfig, log_file: Path | None = None) -> SparkSession:
-    """The job's Spark session: spark-submit's master and jars if given, else the config's."""
+def session_for(
+    config: SeedstreamConfig, log_file: Path | None = None, data_dir: Path | None = None
+) -> SparkSession:
+    """The job's Spark session: spark-submit's master and jars if given, else the config's.
+
+    With a local master, a local ``data_dir`` and no other JVM holding it, the session keeps its
+    catalog in the data dir's persistent metastore (:mod:`streaming.catalog`)."""
     streaming = config.streaming
     submitted = _submitted_conf()
     master = streaming.master or submitted.get("spark.master") or "local[*]"
@@ -82,8 +90,18 @@ def session_for(config: SeedstreamConfig, log_file: Path | None = None) -> Spark
             driver_memory=streaming.driver_memory,
             use_local_jars=use_local_jars,
             log_file=str(log_file) if log_file is not None else None,
+            metastore=str(data_dir) if _local_metastore(master, data_dir) else None,
         )
     )
+
+
+def _local_metastore(master: str, data_dir: Path | None) -> bool:
+    if data_dir is None or not master.startswith("local"):
+        return False
+    if metastore_in_use(data_dir):
+        log.info("the metastore under %s is open in another process: names in this session only", data_dir)
+        return False
+    return True
 
 
 async def _missing_topics(config: SeedstreamConfig, topics: list[str]) -> list[str]:
@@ -179,7 +197,7 @@ def run_stream(
             log_file.parent.mkdir(parents=True, exist_ok=True)
         _log_to_file(log_file)
         with _jvm_stderr_to(log_file):
-            session = session_for(config, log_file)
+            session = session_for(config, log_file, files.root if files is not None else None)
     else:
         session = spark
     pipeline = Pipeline(session, config, TableLocations(root), checks_log=files.checks_log if files else None)
@@ -227,6 +245,7 @@ def _supervise(pipeline: Pipeline, config: SeedstreamConfig) -> None:
     """Run every query until interrupted; when one fails because Kafka went away, wait for Kafka and
     restart all of them from their checkpoints (for up to :data:`RESTART_WINDOW_SECONDS`)."""
     pipeline.start()
+    threading.Thread(target=pipeline.register_tables, name="register-tables", daemon=True).start()
     lost_since: float | None = None
     try:
         while True:
@@ -299,3 +318,22 @@ if __name__ == "__main__":
     logging.getLogger("streaming").setLevel(logging.INFO)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its failures reach the user as one line
     sys.exit(main())
+
+
+def data_dir_session(config: SeedstreamConfig, data_dir: str, log_name: str) -> tuple[SparkSession, Tables]:
+    """A session on the tables a streaming job wrote under ``data_dir`` (for ``validate``,
+    ``optimize``), its log in ``D/logs/<log_name>``; a clear error when there are none yet."""
+    plan = plan_for(config)
+    root = data_dir_uri(data_dir)
+    local = local_path(root)
+    if local is not None and not (local / "delta" / "silver").is_dir():
+        raise BadInputError(
+            f"no tables under {local / 'delta'}: run the streaming job on --data-dir {data_dir} first"
+        )
+    log_file = DataDir(local).logs_dir / log_name if local is not None else None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    _log_to_file(log_file)
+    with _jvm_stderr_to(log_file):
+        spark = session_for(config, log_file, local)
+    return spark, Tables(spark, plan, TableLocations(root), config.streaming.catalog)

@@ -20,6 +20,8 @@ class Tables:
     spark: SparkSession
     plan: PipelinePlan
     locations: TableLocations
+    catalog: str | None = None
+    """``streaming.catalog``: the catalog the tables' names live in (:mod:`streaming.catalog`)."""
 
     def bronze(self, topic: TopicPlan) -> str:
         return self.locations.bronze(topic.kafka_topic)

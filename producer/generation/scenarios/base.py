@@ -154,6 +154,22 @@ class IntervalOutput:
         return sum(len(records) for records in self.events)
 
 
+@dataclass(frozen=True)
+class ValidationQuery:
+    """One of a scenario's post-load checks (``seedstream validate``): SQL returning one row whose
+    first column is compared with ``expected``.
+
+    ``sql`` names tables as ``{silver}.<table>`` (also ``{bronze}``, ``{gold}``, ``{checks}``): the
+    runner substitutes the scenario's schemas. ``expected`` is exact unless ``tolerance`` is set
+    (then ``|result - expected| <= tolerance``).
+    """
+
+    name: str
+    sql: str
+    expected: float
+    tolerance: float | None = None
+
+
 class ReportAccumulator(Protocol):
     """A scenario's own figures, fed the same records as the generic report."""
 
@@ -226,6 +242,21 @@ class Scenario(ABC):
         rows; the ground-truth topic: its valid records), keyed by scenario topic name. None by
         default."""
         return {}
+
+    def validation_queries(self, config: SeedstreamConfig) -> list[ValidationQuery]:
+        """The scenario's own validation queries, beyond the ones every scenario gets from its
+        declarations (referential integrity, the interval rule). None by default."""
+        del config
+        return []
+
+    def zorder(self) -> dict[str, tuple[str, ...]]:
+        """Z-order columns per silver or gold table (``seedstream optimize``): by default each event
+        table by its key field."""
+        return {
+            spec.name.split(".", 1)[-1].replace("-", "_"): (spec.key_field,)
+            for spec in self.topics()
+            if spec.role == "events"
+        }
 
     def topic_names(self, prefix: str) -> Topics:
         """The scenario's topics under ``prefix`` (see :class:`Topics`)."""

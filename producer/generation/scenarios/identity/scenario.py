@@ -30,7 +30,14 @@ from producer.config import SeedstreamConfig
 from producer.generation import rows
 from producer.generation.clock import from_micros, interval_id, to_micros
 from producer.generation.dataset import Dataset
-from producer.generation.scenarios.base import IntervalOutput, Records, ReportAccumulator, Scenario, TopicSpec
+from producer.generation.scenarios.base import (
+    IntervalOutput,
+    Records,
+    ReportAccumulator,
+    Scenario,
+    TopicSpec,
+    ValidationQuery,
+)
 from producer.generation.scenarios.identity import events
 from producer.generation.scenarios.identity.events import PLACEMENT_NAMES, IntervalColumns
 from producer.generation.scenarios.identity.models import (
@@ -140,6 +147,26 @@ class IdentityScenario(Scenario):
 
     def interval_length(self, config: SeedstreamConfig) -> timedelta:
         return config.identity.interval
+
+    def zorder(self) -> dict[str, tuple[str, ...]]:
+        """Seed 004's Z-order columns (its "Indexes" lines), silver and gold."""
+        return {
+            "households": ("income_bracket", "location_state"),
+            "individuals": ("household_id", "age"),
+            "identity_mappings": ("individual_id", "identifier_type"),
+            "content_engagements": ("individual_id", "content_category"),
+            "viewership_patterns": ("individual_id",),
+            "audience_attributes": ("segment_primary", "behavioral_classification"),
+            "campaigns": ("start_date", "goal"),
+            "campaign_exposures": ("campaign_id", "individual_id"),
+            "response_events": ("campaign_id", "response_type"),
+            "outcome_metrics": ("campaign_id", "conversion_status"),
+        }
+
+    def validation_queries(self, config: SeedstreamConfig) -> list[ValidationQuery]:
+        from producer.generation.scenarios.identity.validation import validation_queries
+
+        return validation_queries(config)
 
     def report_accumulator(self, dataset: Dataset) -> ReportAccumulator:
         from producer.generation.scenarios.identity.report import IdentityReport

@@ -23,7 +23,14 @@ from producer.config import SeedstreamConfig
 from producer.generation import rows
 from producer.generation.clock import from_micros, interval_id, to_micros
 from producer.generation.dataset import Dataset
-from producer.generation.scenarios.base import IntervalOutput, Records, ReportAccumulator, Scenario, TopicSpec
+from producer.generation.scenarios.base import (
+    IntervalOutput,
+    Records,
+    ReportAccumulator,
+    Scenario,
+    TopicSpec,
+    ValidationQuery,
+)
 from producer.generation.scenarios.tapflow import changes, events
 from producer.generation.scenarios.tapflow.models import (
     ACCOUNTS_TOPIC,
@@ -155,6 +162,11 @@ class TapflowScenario(Scenario):
 
     def interval_length(self, config: SeedstreamConfig) -> timedelta:
         return config.tapflow.interval
+
+    def validation_queries(self, config: SeedstreamConfig) -> list[ValidationQuery]:
+        from producer.generation.scenarios.tapflow.validation import validation_queries
+
+        return validation_queries(config)
 
     def report_accumulator(self, dataset: Dataset) -> ReportAccumulator:
         from producer.generation.scenarios.tapflow.report import TapflowReport
