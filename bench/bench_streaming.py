@@ -13,7 +13,9 @@ Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1] 
    - ``bronze``: the bronze queries only (every topic → its Delta table, native sink);
    - ``parse``: bronze + the silver query's source and parse/validate stage into the ``noop`` sink;
    - ``silver``: bronze + the whole silver query (router, merges, appends, observations);
-   - ``checks``: the whole job, ``seedstream stream --available-now`` (+ checks, provisional checks).
+   - ``checks``: the whole job, ``seedstream stream --available-now`` (+ checks, provisional checks);
+   - diagnostics (not in the default ladder): ``silver-only`` (the silver query without the bronze
+     queries) and ``silver-norouter`` (bronze + silver with the router replaced by a no-op).
 
 events/s = event records (event topics) / wall seconds of the process; µs/event = its inverse.
 Without ``--bootstrap`` a throwaway local broker is started (and stopped) in a temp dir.
@@ -80,7 +82,7 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
             query.awaitTermination()
         return
     create_tables(pipeline.tables)
-    queries = pipeline.start_bronze(available_now=True)
+    queries = [] if rung == "silver-only" else pipeline.start_bronze(available_now=True)
     if rung == "parse":
         from streaming.validation import kafka_rows, parse
 
@@ -93,8 +95,8 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
             .trigger(availableNow=True)
             .start()
         )
-    elif rung in ("silver", "silver-jvm"):
-        if rung == "silver-jvm":  # diagnostic: the router replaced by a no-op, to price the Python part
+    elif rung in ("silver", "silver-norouter", "silver-only"):
+        if rung == "silver-norouter":  # diagnostic: the router replaced by a no-op, to price it
             import streaming.job
 
             streaming.job.routed = lambda frame, _delay: frame.withColumn("_late", F.lit(False)).withColumn(
@@ -176,7 +178,8 @@ def main() -> None:
         "bronze": "Kafka → bronze only",
         "parse": "+ parse/validate",
         "silver": "+ silver",
-        "silver-jvm": "+ silver, router replaced by a no-op (diagnostic)",
+        "silver-norouter": "+ silver, router replaced by a no-op (diagnostic)",
+        "silver-only": "silver query alone, no bronze (diagnostic)",
         "checks": "+ checks (whole `stream --available-now`)",
     }
     for rung, seconds in results:

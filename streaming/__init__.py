@@ -2,14 +2,17 @@
 
 Generic over the scenario contract (:mod:`streaming.contract`): topics, roles, fields, categories,
 references and ground-truth counts come from the scenario's record models, so a new scenario needs
-no code here (optionally gold tables through ``Scenario.derived_tables()``).
+no code here beyond optional gold tables (:mod:`~streaming.gold`, pure DataFrame functions).
 
 Modules: :mod:`~streaming.validation` (parse once, intrinsic checks), :mod:`~streaming.router`
 (Spark's watermark applied to every event: ``late`` and deduplication), :mod:`~streaming.silver`
 (the silver micro-batch: entity merges, references, appends), :mod:`~streaming.checks` (interval
 checks as a watermark-closed aggregation), :mod:`~streaming.bronze`, :mod:`~streaming.tables` and
 :mod:`~streaming.create` (where tables live, their creation), :mod:`~streaming.job` (the queries),
-:mod:`~streaming.submit` (running them), :mod:`~streaming.observability`, :mod:`~streaming.session`.
+:mod:`~streaming.submit` (running them), :mod:`~streaming.observability`, :mod:`~streaming.session`,
+:mod:`~streaming.javabuild` (the router's Java code, compiled once), :mod:`~streaming.catalog`
+(tables by name), :mod:`~streaming.validate` and :mod:`~streaming.optimize` (``seedstream validate``
+and ``optimize``).
 
 Several queries, not one: bronze per topic with Delta's native sink, one ``silver`` query and one
 ``checks`` query, in FAIR pools of one session. Measured on 2 cores (``bench/bench_streaming.py``,

@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from producer.datadir import TableLocations
 from streaming.contract import TopicPlan, plan_for
 from streaming.submit import run_stream
+from streaming.tables import Tables
+from streaming.validate import run_validation
 from tests.integration.streaming_support import (
     Record,
     create_topics,
@@ -93,6 +96,9 @@ def test_backfill_then_available_now_equals_generate(
     assert table(spark, case, "silver", "quarantine").count() == 0
     for name in plan.derived:  # gold tables, recomputed from silver after the run
         assert table(spark, case, "gold", name).count() > 0, name
+    # seedstream validate's queries (referential integrity, interval rule, the scenario's own) all pass
+    results = run_validation(spark, case.config, Tables(spark, plan, TableLocations(str(case.data_dir))))
+    assert [result.query.name for result in results if not result.passed] == []
     if preset == "identity.small":
         weights = (
             table(spark, case, "gold", "outcome_metrics")
