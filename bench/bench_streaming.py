@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -144,15 +145,16 @@ def main() -> None:
     env["SEEDSTREAM_STREAMING__METRICS_PORT"] = "0"
     env["SEEDSTREAM_STREAMING__UI_PORT"] = "0"
     results: list[tuple[str, float]] = []
+    end = (datetime(2025, 11, 8, tzinfo=UTC) + timedelta(hours=args.hours)).strftime("%Y-%m-%dT%H:%MZ")
     try:
         started = time.monotonic()
         subprocess.run(
             [SEEDSTREAM, "produce", "--config", args.preset, "--bootstrap-servers", bootstrap,
              "--data-dir", str(work / "producer"), "--from", "2025-11-08T00:00Z",
-             "--to", f"2025-11-08T{args.hours:02d}:00Z", "--api-port", str(free_port())],
+             "--to", end, "--api-port", str(free_port())],
             env=env, check=True,
         )  # fmt: skip
-        print(f"backfill: {time.monotonic() - started:.1f} s", flush=True)
+        print(f"backfill (seedstream produce --from --to): {time.monotonic() - started:.1f} s", flush=True)
         for rung in args.rungs.split(","):
             data = work / f"data-{rung}"
             if rung == "checks":
