@@ -61,10 +61,26 @@ def bronze_query_name(kafka_topic: str) -> str:
     return f"bronze-{kafka_topic}"
 
 
+PYTHON_PROXY = "An exception was raised by the Python Proxy"
+MAX_LINE = 400
+
+
 def first_line(error: BaseException | str) -> str:
-    """The first line of a (Java) error: what a user reads; the rest goes to the log."""
+    """The line of a (Java) error a user reads; the rest goes to the log.
+
+    A failure inside the silver ``foreachBatch`` arrives as py4j's "exception raised by the Python
+    Proxy" followed by a Python traceback: the line that says what failed is the Java error after
+    it (``: org.apache.spark.SparkException: …``), not the first."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else repr(error)
+    if not text:
+        return repr(error)
+    lines = text.splitlines()
+    if lines[0].startswith(PYTHON_PROXY):
+        java = [line.removeprefix(": ").strip() for line in lines if line.startswith(": ")]
+        python = [line.strip() for line in lines if not line.startswith((" ", "\t")) and ": " in line]
+        cause = java[0] if java else python[-1] if len(python) > 1 else lines[0]
+        return cause if len(cause) <= MAX_LINE else cause[: MAX_LINE - 1] + "…"
+    return lines[0]
 
 
 @dataclass

@@ -57,3 +57,31 @@ def test_spark_submit_entry_refuses_a_bad_preset_with_exit_2(tmp_path: Path) -> 
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.startswith("error: config 'no-such-preset' is neither a file nor a preset")
+
+
+def test_a_foreach_batch_failure_shows_the_java_error_not_the_python_proxy_line() -> None:
+    from streaming.job import first_line
+
+    text = (
+        "An exception was raised by the Python Proxy. Return Message: Traceback (most recent call last):\n"
+        '  File "/x/silver.py", line 352, in append\n'
+        "    (writer.partitionBy(partition_by) if partition_by else writer).save(path)\n"
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o23144.save.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 in stage 204.0 failed "
+        "1 times: java.lang.OutOfMemoryError: Java heap space\n"
+        "\tat org.apache.spark.scheduler.DAGScheduler.failJobAndIndependentStages(DAGScheduler.scala:1)\n"
+    )
+    assert first_line(text) == (
+        "org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 in stage 204.0 failed "
+        "1 times: java.lang.OutOfMemoryError: Java heap space"
+    )
+    python_only = (
+        "An exception was raised by the Python Proxy. Return Message: Traceback (most recent call last):\n"
+        '  File "/x/silver.py", line 1, in f\n'
+        "ValueError: a bad value\n"
+    )
+    assert first_line(python_only) == "ValueError: a bad value"
+    assert first_line("org.apache.kafka.common.KafkaException: gone\n\tat x") == (
+        "org.apache.kafka.common.KafkaException: gone"
+    )
+    assert len(first_line("An exception was raised by the Python Proxy\n: " + "x" * 1000)) == 400
