@@ -100,7 +100,7 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
         if rung == "silver-norouter":  # diagnostic: the router replaced by a no-op, to price it
             import streaming.job
 
-            streaming.job.routed = lambda frame, _delay: frame.withColumn("_late", F.lit(False)).withColumn(
+            streaming.job.routed = lambda frame: frame.withColumn("_late", F.lit(False)).withColumn(
                 "_watermark_ms", F.lit(0).cast("long")
             )
         queries.append(pipeline.start_silver(available_now=True))
@@ -117,6 +117,34 @@ def _rows_appended(root: Path) -> int:
             if info and info.get("operation") in ("WRITE", "STREAMING UPDATE"):
                 total += int(info.get("operationMetrics", {}).get("numOutputRows", 0))
     return total
+
+
+def _bronze_events(preset: str, prefix: str, work: Path, rungs: list[str]) -> int:
+    from producer.config import load_config
+    from streaming.contract import plan_for
+
+    plan = plan_for(load_config(preset, {"kafka.topic_prefix": prefix}))
+    for rung in rungs:
+        bronze = work / f"data-{rung}" / "delta" / "bronze"
+        events = sum(_rows_appended(bronze / topic.kafka_topic) for topic in plan.of_role("events"))
+        if events:
+            return events
+    return 0
+
+
+def _outcome(data: Path) -> str:
+    """What the whole job concluded (the ``checks`` rung): intervals per status, final and
+    provisional, from ``checks.jsonl``, and the rows quarantined."""
+    log = data / "logs" / "checks.jsonl"
+    lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    latest = {line["batch_id"]: line for line in lines}  # a provisional line is superseded by a final one
+    statuses: dict[str, int] = {}
+    for line in latest.values():
+        key = line["status"] + (" (provisional)" if line.get("provisional") else "")
+        statuses[key] = statuses.get(key, 0) + 1
+    quarantined = _rows_appended(data / "delta" / "silver" / "quarantine")
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+    return f"{len(latest)} intervals checked: {summary or 'none'}; {quarantined:,} rows quarantined"
 
 
 def main() -> None:
@@ -171,6 +199,10 @@ def main() -> None:
         if broker is not None:
             broker.stop()
     events = _rows_appended(work / "data-plain" / "delta" / "plain")
+    if not events:  # no plain rung: the event topics' bronze rows of the first rung that wrote bronze
+        events = _bronze_events(
+            args.preset, env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"], work, [r for r, _ in results]
+        )
     plain = dict(results).get("plain")
     print(f"\n{args.preset}, {args.hours} h backfill: {events:,} events; {args.master}, default settings\n")
     print("| rung | seconds | events/s | µs/event | × plain |")
@@ -184,12 +216,14 @@ def main() -> None:
         "silver-only": "silver query alone, no bronze (diagnostic)",
         "checks": "+ checks (whole `stream --available-now`)",
     }
-    for rung, seconds in results:
+    for rung, seconds in results if events else []:
         ratio = f"{plain / seconds:.2f}" if plain else "–"
         print(
             f"| {labels[rung]} | {seconds:.1f} | {events / seconds:,.0f} | "
             f"{seconds / events * 1e6:.1f} | {ratio} |"
         )
+    if "checks" in dict(results):
+        print(f"\nwhole job: {_outcome(work / 'data-checks')}")
 
 
 if __name__ == "__main__":

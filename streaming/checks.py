@@ -2,12 +2,15 @@
 
 The silver query appends, per micro-batch, observed counts of accepted events and expected counts
 from ground-truth records per (interval, event topic, category) to ``checks/observations``. The
-``checks`` query reads that table as a stream, declares ``withWatermark("event_time", delay +
-allowed_lateness)`` and aggregates per ``window(event_time, interval)`` (the interval: intervals are
-aligned to the epoch like Spark's windows), event topic, category field and category in **append**
-mode: a group is emitted once, when Spark's watermark passes the window end, i.e. when the largest
-accepted event time is at least ``interval_end + watermark_delay + allowed_lateness`` — exactly when
-the silver query's own watermark has passed ``interval_end + allowed_lateness``, after which every
+``checks`` query reads that table as a stream, once per event topic (its observed counts, each
+with ``withWatermark("event_time", delay + allowed_lateness)``, so Spark's global watermark is their
+minimum, as in the silver query) and once for the ground truth (not watermarked: it runs ahead of
+the events and must not close intervals). It aggregates per ``window(event_time, interval)`` (the
+interval: intervals are aligned to the epoch like Spark's windows), event topic, category field and
+category in **append** mode: a group is emitted once, when Spark's watermark passes the window end,
+i.e. when every event topic's largest accepted event time is at least ``interval_end +
+watermark_delay + allowed_lateness`` — exactly when the silver query's own watermark has passed
+``interval_end + allowed_lateness``, after which every
 record of the interval is quarantined as late, so the counts are final.
 
 Status per row: ``complete`` (observed = expected), ``missing`` (<), ``surplus`` (>), or
@@ -31,6 +34,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,11 +136,18 @@ def streaming_checks(spark: SparkSession, plan: PipelinePlan, observations_path:
     """The checks query's input: ``checks/observations`` (without clean markers) as a stream,
     watermarked and aggregated."""
     close, _ = _seconds(plan)
-    stream = (
-        spark.readStream.format("delta").load(observations_path).where(~is_marker_row())
+
+    def observations() -> DataFrame:
+        return spark.readStream.format("delta").load(observations_path).where(~is_marker_row())
+
+    observed = [
+        observations()
+        .where(F.col("shard").isNull() & (F.col("topic") == topic.name))
         .withWatermark("event_time", close)
-    )  # fmt: skip
-    return aggregate(stream, plan)
+        for topic in plan.of_role("events")
+    ]
+    truth = observations().where(F.col("shard").isNotNull())
+    return aggregate(reduce(lambda a, b: a.unionByName(b), [*observed, truth]), plan)
 
 
 def interval_summaries(rows: list[Any]) -> list[dict[str, Any]]:

@@ -38,15 +38,23 @@ KEYS = ("_t", "_bucket")
 ROUTER_CLASS = "dev.seedstream.streaming.Router"
 
 
-def routed(parsed: DataFrame, delay_seconds: float) -> DataFrame:
-    """The parsed frame with Spark's watermark declared on ``_event_time`` and the router applied:
-    duplicates dropped, ``_late`` and ``_watermark_ms`` (the watermark the decision used) added."""
+def watermarked(parsed: DataFrame, delay_seconds: float) -> DataFrame:
+    """One input's parsed frame with Spark's watermark declared on ``_event_time``.
+
+    The silver query declares it once per event topic, each topic its own Kafka source: Spark's
+    global watermark is then the minimum of the topics' (``spark.sql.streaming.multipleWatermarkPolicy``
+    ``min``, the default), so a topic whose capped backlog runs ahead in event time cannot make another
+    topic's records late."""
+    return parsed.withWatermark("_event_time", f"{int(delay_seconds * 1000)} milliseconds")
+
+
+def routed(parsed: DataFrame) -> DataFrame:
+    """The router applied to a parsed frame whose first input is :func:`watermarked`: duplicates
+    dropped, ``_late`` and ``_watermark_ms`` (the watermark the decision used) added."""
     bucket = F.when(
         F.col("_record_id").isNotNull(), F.pmod(F.xxhash64("_record_id"), F.lit(BUCKETS))
     ).otherwise(F.pmod(F.col("offset"), F.lit(BUCKETS)))
-    keyed = parsed.withWatermark("_event_time", f"{int(delay_seconds * 1000)} milliseconds").withColumn(
-        "_bucket", bucket.cast("int")
-    )
+    keyed = parsed.withColumn("_bucket", bucket.cast("int"))
     spark = keyed.sparkSession
     router = spark._jvm.dev.seedstream.streaming.Router  # type: ignore[union-attr]  # noqa: SLF001
     return DataFrame(router.route(keyed._jdf, ",".join(KEYS)), spark)  # noqa: SLF001

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from streaming.router import routed
+from streaming.router import routed, watermarked
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -73,7 +73,7 @@ def _run(spark: SparkSession, tmp_path: Path) -> dict[int, list[dict[str, Any]]]
 
     frame = spark.readStream.schema(SCHEMA).option("maxFilesPerTrigger", 1).json(str(source))
     query = (
-        routed(frame, delay_seconds=10)
+        routed(watermarked(frame, delay_seconds=10))
         .writeStream.foreachBatch(collect)
         .option("checkpointLocation", str(tmp_path / "checkpoint"))
         .trigger(availableNow=True)
