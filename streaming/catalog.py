@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,16 +75,25 @@ def _quote(name: str) -> str:
     return ".".join(f"`{part}`" for part in name.split("."))
 
 
-def register(spark: SparkSession, tables: Tables, layers: tuple[str, ...] = LAYERS) -> list[str]:
+def register(
+    spark: SparkSession, tables: Tables, layers: tuple[str, ...] = LAYERS, known: dict[str, str] | None = None
+) -> list[str]:
     """Register every existing Delta table of ``tables`` (in ``layers``) by name in
-    ``tables.catalog``; the names registered."""
+    ``tables.catalog``; the names registered. ``known`` (name → location) holds what this session
+    registered already: those are skipped, and the new ones are added to it."""
     from delta.tables import DeltaTable
 
     scenario, catalog = tables.plan.scenario, tables.catalog
+    known = {} if known is None else known
     registered = []
     created: set[str] = set()
     for table in named_tables(tables):
-        if table.layer not in layers or not DeltaTable.isDeltaTable(spark, table.path):
+        if table.layer not in layers:
+            continue
+        if known.get(table.qualified(scenario, catalog)) == table.path:
+            registered.append(table.qualified(scenario, catalog))
+            continue
+        if not DeltaTable.isDeltaTable(spark, table.path):
             continue  # a gold table before its first refresh
         schema = table.schema(scenario, catalog)
         if schema not in created:
@@ -101,8 +111,29 @@ def register(spark: SparkSession, tables: Tables, layers: tuple[str, ...] = LAYE
             spark.sql(f"DROP TABLE {_quote(name)}")  # external: the files stay
         spark.sql(f"CREATE TABLE IF NOT EXISTS {_quote(name)} USING DELTA LOCATION '{location}'")
         registered.append(name)
+        known[name] = table.path
     log.info("registered %d tables in %s", len(registered), ", ".join(sorted(created)) or "no schema")
     return registered
+
+
+@dataclass
+class Names:
+    """The job's tables by name in its session: each (name, location) registered once, from any
+    thread; a failure is logged, not raised (the job's data does not depend on its names)."""
+
+    spark: SparkSession
+    tables: Tables
+    known: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ensure(self, layers: tuple[str, ...] = LAYERS) -> list[str]:
+        """Register the tables of ``layers`` not registered yet; the names, [] on failure."""
+        with self._lock:
+            try:
+                return register(self.spark, self.tables, layers, self.known)
+            except Exception:  # noqa: BLE001 - logged; names are a convenience over the Delta paths
+                log.exception("registering the %s tables by name failed", "/".join(layers))
+                return []
 
 
 def _same_location(a: str, b: str) -> bool:

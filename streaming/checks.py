@@ -46,6 +46,7 @@ from streaming.cleaned import CLEANED, CleanMarkers, is_marker_row
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from streaming.catalog import Names
     from streaming.contract import PipelinePlan
     from streaming.tables import Tables
 
@@ -217,6 +218,7 @@ class CheckWriter:
     provisional_pending: bool = False
     writer_id: str = ""
     cleans: CleanMarkers | None = None
+    names: Names | None = None
 
     def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
         if not self.writer_id:
@@ -245,7 +247,7 @@ class CheckWriter:
                     F.col("provisional") & F.col("batch_id").isin(intervals)
                 )
             self.log.record(interval_summaries(collected))
-            refresh_gold(self.spark, self.plan, self.tables)
+            refresh_gold(self.spark, self.plan, self.tables, self.names)
         finally:
             rows.unpersist()
 
@@ -285,8 +287,9 @@ def write_provisional(spark: SparkSession, plan: PipelinePlan, tables: Tables, l
     return len(summaries)
 
 
-def refresh_gold(spark: SparkSession, plan: PipelinePlan, tables: Tables) -> None:
-    """Recompute the scenario's derived tables from the current silver tables (overwrite)."""
+def refresh_gold(spark: SparkSession, plan: PipelinePlan, tables: Tables, names: Names | None = None) -> None:
+    """Recompute the scenario's derived tables from the current silver tables (overwrite), and
+    register their names (``names``) the first time."""
     if not plan.derived:
         return
     silver = {topic.name: spark.read.format("delta").load(tables.silver(topic)) for topic in plan.topics}
@@ -295,9 +298,5 @@ def refresh_gold(spark: SparkSession, plan: PipelinePlan, tables: Tables) -> Non
         frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
             tables.gold(name)
         )
-    from streaming.catalog import register
-
-    try:
-        register(spark, tables, layers=("gold",))
-    except Exception:  # noqa: BLE001 - the gold data is written; only its names are missing
-        log.exception("registering the gold tables by name failed")
+    if names is not None:
+        names.ensure(layers=("gold",))

@@ -104,6 +104,7 @@ class Pipeline:
         self.tables = Tables(self.spark, self.plan, self.locations, self.config.streaming.catalog)
         self.log = checks.CheckLog(self.checks_log)
         self.silver_writer = SilverWriter(self.spark, self.plan, self.tables)
+        self.names = catalog.Names(self.spark, self.tables)
 
     # -- sources and queries --------------------------------------------------------------------
 
@@ -184,7 +185,12 @@ class Pipeline:
 
     def start_checks(self, available_now: bool) -> StreamingQuery:
         writer_fn = checks.CheckWriter(
-            self.spark, self.plan, self.tables, self.log, checks.has_provisional(self.spark, self.tables)
+            self.spark,
+            self.plan,
+            self.tables,
+            self.log,
+            checks.has_provisional(self.spark, self.tables),
+            names=self.names,
         )
         writer = (
             checks.streaming_checks(self.spark, self.plan, self.tables.observations)
@@ -219,12 +225,9 @@ class Pipeline:
 
     def register_tables(self) -> None:
         """Register the tables by name (:mod:`streaming.catalog`); a failure is logged, not fatal."""
-        try:
-            names = catalog.register(self.spark, self.tables)
-        except Exception:  # noqa: BLE001 - the job's data does not depend on its names
-            log.exception("registering the tables by name failed")
-            return
-        log.info("tables by name: %s", ", ".join(names))
+        names = self.names.ensure()
+        if names:
+            log.info("tables by name: %s", ", ".join(names))
 
     def stop(self) -> None:
         for query in self.queries:
@@ -259,7 +262,7 @@ class Pipeline:
         self._await(self.start(available_now=True))
         self._await([self.start_checks(available_now=True)])
         provisional = checks.write_provisional(self.spark, self.plan, self.tables, self.log)
-        checks.refresh_gold(self.spark, self.plan, self.tables)
+        checks.refresh_gold(self.spark, self.plan, self.tables, self.names)
         self.register_tables()
         return provisional
 

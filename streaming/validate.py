@@ -18,9 +18,11 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from producer.errors import SeedstreamError
 from producer.generation.scenarios.base import ValidationQuery
 from producer.generation.scenarios.registry import get_scenario
 from streaming.catalog import namespaces, register
+from streaming.job import first_line
 from streaming.validation import BATCH_ID_FORMATS
 
 if TYPE_CHECKING:
@@ -100,7 +102,11 @@ def queries_for(config: SeedstreamConfig, plan: PipelinePlan) -> list[Validation
 
 def run_validation(spark: SparkSession, config: SeedstreamConfig, tables: Tables) -> list[Result]:
     """Register the tables by name, then run every query; a query that fails to run fails."""
-    register(spark, tables)
+    try:
+        register(spark, tables)
+    except Exception as error:  # noqa: BLE001 - Spark/metastore errors: one line, details in the log
+        log.exception("registering the tables by name failed")
+        raise SeedstreamError(f"could not register the tables by name: {first_line(error)}") from error
     schemas = namespaces(tables.plan.scenario, tables.catalog)
     results = []
     for query in queries_for(config, tables.plan):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from producer.config import load_config
 from producer.datadir import TableLocations
-from streaming.catalog import metastore_conf, metastore_in_use, named_tables, namespaces
+from streaming.catalog import Names, metastore_conf, metastore_in_use, named_tables, namespaces
 from streaming.contract import plan_for
 from streaming.tables import Tables
 
@@ -63,3 +63,22 @@ def test_a_metastore_open_in_another_process_is_in_use(tmp_path: Path) -> None:
     while metastore_in_use(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not metastore_in_use(tmp_path)
+
+
+class _NoSpark:
+    """A session that fails on any use: registering names already known must not touch Spark."""
+
+    def __getattr__(self, name: str) -> None:
+        raise AssertionError(f"Spark used: {name}")
+
+
+def test_names_registered_once_are_not_registered_again_and_failures_are_not_raised() -> None:
+    tables = Tables(None, plan_for(load_config("identity.small")), TableLocations("/d"))  # type: ignore[arg-type]
+    known = {
+        table.qualified("identity"): table.path for table in named_tables(tables) if table.layer == "gold"
+    }
+    names = Names(_NoSpark(), tables, dict(known))  # type: ignore[arg-type]
+    assert sorted(names.ensure(layers=("gold",))) == sorted(known)  # all known: Spark never asked
+    # one gold table moved (another data dir): it is registered again, and the failure is logged, not raised
+    names.known["identity_gold.outcome_metrics"] = "/elsewhere"
+    assert names.ensure(layers=("gold",)) == []
