@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -42,6 +43,7 @@ from pydantic_settings import (
 import producer
 from producer.errors import BadInputError
 from producer.generation.clock import Duration, format_duration
+from producer.generation.fault_settings import FaultsConfig, check_fault_timing
 from producer.generation.scenarios.fleet.settings import FleetConfig
 from producer.generation.scenarios.identity.settings import IdentityConfig
 from producer.generation.scenarios.tapflow.settings import TapflowConfig
@@ -51,8 +53,8 @@ CONFIGS_DIR = Path(producer.__file__).resolve().parent.parent / "configs"
 
 PRESETS = (
     "small", "base", "scaling", "emulated.5s", "emulated", "emulated.30s", "tapflow", "tapflow.small",
-    "tapflow.emulated", "identity", "identity.small",
-)
+    "tapflow.emulated", "identity", "identity.small", "emulated.faults", "tapflow.faults",
+)  # fmt: skip
 ENV_PREFIX = "SEEDSTREAM_"
 MAX_SEED = 2**63 - 1
 
@@ -370,6 +372,27 @@ class SeedstreamConfig(BaseSettings):
     kafka: KafkaConfig = KafkaConfig()
     streaming: StreamingSettings = StreamingSettings()
     api: ApiSettings = Field(default_factory=ApiSettings)
+    faults: FaultsConfig = FaultsConfig()
+
+    @model_validator(mode="after")
+    def _faults_fit_the_timing(self) -> SeedstreamConfig:
+        """Refuse fault delays the scenario's interval and the watermark make unreliable, each problem
+        located at its ``faults.<kind>.delay`` (a plain ValueError here would name no field)."""
+        interval: timedelta = getattr(self, self.scenario).interval
+        problems = check_fault_timing(self.faults, interval, self.streaming.delay(interval))
+        if problems:
+            raise ValidationError.from_exception_data(
+                "SeedstreamConfig",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("fault_timing", rule),
+                        loc=("faults", kind, "delay"),
+                        input=[format_duration(each) for each in delay],
+                    )
+                    for kind, delay, rule in problems
+                ],
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

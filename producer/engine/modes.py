@@ -116,7 +116,7 @@ async def publish_paced(
         cursor.move(interval_start, position)
     if not await lifecycle.sleep_until(interval_end):
         return False
-    await publisher.deliver([factory.ground_truth(output.ground_truth, output.interval_id)])
+    await publisher.deliver(publisher.closing(output))
     publisher.record_interval(interval_start, output.event_count)
     cursor.move(interval_start, 0)
     publisher.log.info(
@@ -132,7 +132,8 @@ async def publish_paced(
 
 async def publish_partial_truth(publisher: IntervalPublisher, cursor: PacedCursor) -> None:
     """If paced delivery sent part of an interval it will not finish (stopped, or paused past the
-    interval's end), publish a ground truth covering exactly that part, marked ``partial: true``.
+    interval's end), publish a ground truth covering exactly that part, marked ``partial: true`` (no
+    fault labels: the restart that republishes the interval publishes them).
 
     The interval stays unpublished in the durable state: a restart republishes it whole, and its
     complete ground truth supersedes the partial one.
@@ -146,7 +147,7 @@ async def publish_partial_truth(publisher: IntervalPublisher, cursor: PacedCurso
     events = sum(len(part) for is_entity, part in sent if not is_entity)
     if not events:
         return  # only entities went out: they are published for good, no event needs a truth
-    truth = partial_ground_truth(plan.output.ground_truth, [part for _, part in sent])
+    truth = partial_ground_truth(plan.output.ground_truth, _counted(publisher, plan, sent, position))
     await publisher.deliver([publisher.factory.ground_truth(truth, plan.output.interval_id, partial=True)])
     publisher.log.info(
         "engine",
@@ -155,6 +156,21 @@ async def publish_partial_truth(publisher: IntervalPublisher, cursor: PacedCurso
         events=events,
         of_events=plan.output.event_count,
     )
+
+
+def _counted(
+    publisher: IntervalPublisher, plan: _PacedPlan, sent: list[tuple[bool, Records]], position: int
+) -> list[Records]:
+    """What a partial ground truth counts: the records sent; with faults injected, the sent entities
+    and the interval's clean events up to the last instant sent instead (the truth stays the truth of
+    the clean data, and faulted values need not even parse)."""
+    if plan.output.labels is None:
+        return [part for _, part in sent]
+    factory = publisher.factory
+    clean = factory.scenario.interval(factory.dataset, plan.output.interval_start, factory.shard)
+    last = plan.sorted_times[position - 1]
+    events = [subset(records, np.flatnonzero(records.timestamps_us <= last)) for records in clean.events]
+    return [*(part for is_entity, part in sent if is_entity), *events]
 
 
 async def run_backfill(publisher: IntervalPublisher, lifecycle: Lifecycle, end: datetime) -> None:

@@ -21,6 +21,8 @@ from producer.engine.retry import MAX_BACKOFF_SECONDS, RETRIED, StopRequested
 from producer.engine.state import ProducerState, StateStore
 from producer.engine.stats import EngineStats
 from producer.generation.clock import align_down, interval_count, interval_id
+from producer.generation.fault_labels import label_topic
+from producer.generation.faults import faulted_interval
 from producer.generation.scenarios.base import IntervalOutput, Records
 from producer.kafka.records import RecordFactory, last_committed_interval
 from producer.kafka.sink import KafkaSink, Outgoing
@@ -102,10 +104,12 @@ class IntervalPublisher:
             await self._sink.close(timeout=timeout)
 
     async def ensure_topics(self) -> None:
-        """Create the dataset's topics when absent."""
-        created = await ensure_topics(
-            topic_layouts(self.factory.scenario.topics(), self.config.kafka), self.config.kafka
-        )
+        """Create the dataset's topics when absent, with the fault-label topic when faults are on."""
+        scenario = self.factory.scenario
+        specs = scenario.topics()
+        if self.config.faults.enabled:
+            specs = (*specs, label_topic(scenario.name))
+        created = await ensure_topics(topic_layouts(specs, self.config.kafka), self.config.kafka)
         if created:
             self.log.info("kafka", "created topics", topics=created)
 
@@ -186,9 +190,16 @@ class IntervalPublisher:
     # -- intervals ----------------------------------------------------------------------------------
 
     def interval_output(self, interval_start: datetime) -> IntervalOutput:
-        """The events and ground truth of the interval starting at ``interval_start``."""
+        """The events (with the configured faults), fault labels and ground truth of the interval
+        starting at ``interval_start``."""
         factory = self.factory
-        return factory.scenario.interval(factory.dataset, interval_start, factory.shard)
+        return faulted_interval(factory.scenario, factory.dataset, interval_start, factory.shard)
+
+    def closing(self, output: IntervalOutput) -> list[Outgoing]:
+        """What closes an interval's publication: its fault labels (if any), then its ground truth."""
+        factory = self.factory
+        labels = [] if output.labels is None else [factory.events(output.labels, output.interval_id)]
+        return [*labels, factory.ground_truth(output.ground_truth, output.interval_id)]
 
     def entity_records(self, start: datetime, end: datetime) -> tuple[Records, ...]:
         """The shard's entity records in ``[start, end)``, one per entity topic."""
@@ -219,8 +230,8 @@ class IntervalPublisher:
         return sent
 
     async def publish_interval(self, interval_start: datetime) -> IntervalOutput:
-        """Publish one interval, after its older entities: its new entities, its events and its
-        ground truth in one transaction (in order with a plain sink); then record it."""
+        """Publish one interval, after its older entities: its new entities, its events, its fault
+        labels and its ground truth in one transaction (in order with a plain sink); then record it."""
         await self.publish_older_entities(interval_start)
         factory = self.factory
         output = self.interval_output(interval_start)
@@ -228,7 +239,7 @@ class IntervalPublisher:
         batches = [
             *entities,
             *(factory.events(records, output.interval_id) for records in output.events),
-            factory.ground_truth(output.ground_truth, output.interval_id),
+            *self.closing(output),
         ]
         await self.deliver(batches, committed_check=interval_start)
         self.record_interval(interval_start, output.event_count)

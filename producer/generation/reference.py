@@ -2,8 +2,11 @@
 
 Writes ``DIR/<topic>.jsonl`` (one record value per line, topic names with the configured prefix)
 for the scenario's entities, events and ground truth over ``[from, to)``, plus ``DIR/dataset.json``
-(the dataset descriptor, which records the seed). Files are written under a temporary name and
-renamed when complete, so a failure leaves nothing half-written. Ground-truth records carry
+(the dataset descriptor, which records the seed and the whole config, faults included). With faults
+configured the event files hold the faulted records (:mod:`producer.generation.faults`) and
+``DIR/<scenario>.fault-labels.jsonl`` their labels; the ground truth stays that of the clean data.
+Files are written under a temporary name and renamed when complete, so a failure leaves nothing
+half-written. Ground-truth records carry
 ``generation_time = interval_end`` here, so the whole output is byte-identical across runs.
 """
 
@@ -23,6 +26,8 @@ from producer.config import SeedstreamConfig
 from producer.errors import BadInputError, SeedstreamError
 from producer.generation.clock import format_duration, format_instant, interval_count, intervals, is_aligned
 from producer.generation.dataset import Dataset
+from producer.generation.fault_labels import label_topic
+from producer.generation.faults import faulted_interval
 from producer.generation.scenarios.base import Records
 from producer.generation.scenarios.registry import get_scenario
 from producer.generation.shard import Shard
@@ -135,6 +140,9 @@ def generate_files(
     dataset = Dataset.create(config, start, length)
     prefix = config.kafka.topic_prefix
     topics = scenario.topic_names(prefix).all_names()
+    if config.faults.enabled:
+        labels = label_topic(scenario.name)
+        topics[labels.name] = labels.full_name(prefix)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".generate-", dir=out_dir))
@@ -175,11 +183,13 @@ def generate_files(
             for interval_start in intervals(start, end, length):
                 for records in scenario.entities(dataset, interval_start, interval_start + length, shard):
                     write(records)
-                output = scenario.interval(
-                    dataset, interval_start, shard, generation_time=interval_start + length
+                output = faulted_interval(
+                    scenario, dataset, interval_start, shard, generation_time=interval_start + length
                 )
                 for records in output.events:
                     write(records)
+                if output.labels is not None:
+                    write(output.labels)
                 write(output.ground_truth)
                 progress.advance(task)
         files = []

@@ -1,6 +1,7 @@
 """JSON Schemas of every topic's record value (and the dataset descriptor), generated from the models.
 
-``schemas/<topic>.json`` per scenario topic, e.g. ``schemas/fleet.driver-events.json``; the files
+``schemas/<topic>.json`` per scenario topic, e.g. ``schemas/fleet.driver-events.json``, and per
+scenario fault-label topic (``schemas/fleet.fault-labels.json``); the files
 are committed, ``seedstream schemas`` regenerates them and a unit test fails when they drift.
 """
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 import producer
 from producer.datadir import BatchManifest, write_durably
 from producer.generation.dataset import DatasetDescriptor
+from producer.generation.fault_labels import label_topic
 from producer.generation.scenarios.registry import SCENARIOS, get_scenario
 
 SCHEMAS_DIR = Path(producer.__file__).resolve().parent.parent / "schemas"
@@ -30,10 +32,11 @@ def _schema(model: type[BaseModel], name: str, version: int, extra: dict[str, An
 
 
 def schema_documents() -> dict[str, bytes]:
-    """File name → JSON Schema bytes, for every scenario topic and the dataset descriptor."""
+    """File name → JSON Schema bytes, for every scenario topic, fault-label topic and the dataset
+    descriptor."""
     documents: dict[str, bytes] = {}
     for scenario_name in SCENARIOS:
-        for spec in get_scenario(scenario_name).topics():
+        for spec in (*get_scenario(scenario_name).topics(), label_topic(scenario_name)):
             documents[f"{spec.name}.json"] = _schema(
                 spec.model,
                 spec.name,

@@ -1,7 +1,8 @@
 """Topic administration: create a scenario's topics when they are absent.
 
 Entity and event topics get ``kafka.partitions`` partitions; the ground-truth topic gets one, so
-its records stay in publishing order and the latest one is cheap to find. Entity topics are
+its records stay in publishing order and the latest one is cheap to find; so does the fault-label
+topic (created only when faults are injected). Entity topics are
 compacted (the latest record per key is the entity). Replication comes from ``kafka.replication_factor``.
 Creating returns once every new partition's leader answers, so the first reads and writes do not
 meet ``NotLeaderForPartitionError``.
@@ -51,7 +52,7 @@ def topic_layouts(specs: tuple[TopicSpec, ...], kafka: KafkaConfig) -> list[Topi
     return [
         TopicLayout(
             name=spec.full_name(kafka.topic_prefix),
-            partitions=1 if spec.role == "ground_truth" else kafka.partitions,
+            partitions=1 if spec.role in ("ground_truth", "labels") else kafka.partitions,
             replication_factor=kafka.replication_factor,
             compacted=spec.compacted,
         )

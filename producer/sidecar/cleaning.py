@@ -19,6 +19,7 @@ from pathlib import Path
 from producer.engine.engine import Engine
 from producer.errors import SeedstreamError
 from producer.generation.clock import interval_id
+from producer.generation.fault_labels import label_topic
 from producer.kafka.topics import topic_layouts
 from producer.kafka.truncate import delete_topic_records
 
@@ -115,7 +116,8 @@ async def clean(engine: Engine) -> CleanReport:
         SeedstreamError: when Kafka fails (files are then left alone, so a retry can finish the job).
     """
     report = CleanReport()
-    topics = [layout.name for layout in topic_layouts(engine.scenario.topics(), engine.config.kafka)]
+    specs = (*engine.scenario.topics(), label_topic(engine.scenario.name))  # labels of earlier runs too
+    topics = [layout.name for layout in topic_layouts(specs, engine.config.kafka)]
     report.deleted_records = await delete_topic_records(engine.config.kafka, topics)
     report.cleaned_through = await publish_clean_marker(engine)
     remove_files(generated_files(engine), engine.paths.data_dir, report)

@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from producer.engine.engine import Engine
+from producer.generation.fault_labels import label_topic
 
 
 class EngineCollector(Collector):
@@ -35,7 +36,9 @@ class EngineCollector(Collector):
         """Every metric family, from one snapshot of the engine's counters."""
         stats = self.engine.stats.snapshot()
         topics = cast(dict[str, dict[str, int]], stats["topics"])
-        roles = {spec.full_name(self.prefix): spec.role for spec in self.engine.scenario.topics()}
+        scenario = self.engine.scenario
+        specs = (*scenario.topics(), label_topic(scenario.name))
+        roles = {spec.full_name(self.prefix): spec.role for spec in specs}
         per_topic = (
             ("seedstream_records_produced", "Records acknowledged by Kafka, per topic.", "records"),
             (

@@ -22,7 +22,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "producer.generation": CONTRACT,
     "producer.datadir": ("producer.errors", "producer.generation.shard"),
     "producer.errors": (),
-    "producer.config": ("producer.errors", "producer.generation.clock", "producer.generation.scenarios"),
+    "producer.config": (
+        "producer.errors",
+        "producer.generation.clock",
+        "producer.generation.fault_settings",
+        "producer.generation.scenarios",
+    ),
     "producer.kafka": CONTRACT + ("producer.kafka",),
     "producer.engine": CONTRACT + ("producer.kafka", "producer.engine"),
     "producer.sidecar": CONTRACT + ("producer.kafka", "producer.engine", "producer.sidecar"),

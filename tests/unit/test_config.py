@@ -60,6 +60,16 @@ def test_every_preset_file_exists() -> None:
     assert {path.name.removesuffix(".yaml") for path in (REPO / "configs").glob("*.yaml")} >= set(PRESETS)
 
 
+@pytest.mark.parametrize(
+    ("preset", "base"), [("emulated.faults", "emulated.5s"), ("tapflow.faults", "tapflow.emulated")]
+)
+def test_fault_presets_add_a_few_percent_of_every_kind_to_their_base(preset: str, base: str) -> None:
+    config, clean = load_config(preset), load_config(base)
+    assert all(0.01 <= rate <= 0.05 for rate in config.faults.rates())
+    assert not clean.faults.enabled
+    assert config.model_dump(exclude={"faults"}) == clean.model_dump(exclude={"faults"})
+
+
 def test_defaults_for_other_components() -> None:
     config = load_config("small")
     assert config.scenario == "fleet"
@@ -116,6 +126,11 @@ def test_file_path_and_interval_parse(tmp_path: Path) -> None:
         ("seed: -4\n", "seed = -4: Input should be greater than or equal to 0"),
         ("delivery: sometimes\n", "delivery = 'sometimes': Input should be 'paced' or 'batch'"),
         ("kafka:\n  topic_prefix: 'a b'\n", "kafka.topic_prefix = 'a b': may only contain"),
+        ("faults:\n  drop: {rate: 2}\n", "faults.drop.rate = 2: Input should be less than or equal to 1"),
+        (
+            "faults:\n  late: {rate: 0.1, delay: [PT5M, PT1H]}\n",
+            "faults.late.delay = ['PT5M', 'PT1H']: the minimum",
+        ),
         ("- 1\n- 2\n", "the top level must be a mapping"),
         ("fleet: [\n", "cannot read YAML"),
     ],

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from producer.generation.dataset import Dataset
     from producer.generation.shard import Shard
 
-TopicRole = Literal["entities", "events", "ground_truth"]
+TopicRole = Literal["entities", "events", "ground_truth", "labels"]
+"""``labels``: a scenario's fault-label topic (:mod:`producer.generation.faults`), never in its
+:meth:`Scenario.topics`."""
 
 DerivedTable = Callable[[Mapping[str, Any]], Any]
 """A gold table: a pure function from the silver DataFrames (by scenario topic name) to a DataFrame.
@@ -140,13 +142,15 @@ class Records:
 @dataclass(frozen=True)
 class IntervalOutput:
     """Everything one shard publishes for one interval: its events (one :class:`Records` per event
-    topic, in topic order), then its ground-truth record."""
+    topic, in topic order), then its fault labels (when faults are injected, see
+    :mod:`producer.generation.faults`), then its ground-truth record."""
 
     interval_id: str
     interval_start: datetime
     interval_end: datetime
     events: tuple[Records, ...]
     ground_truth: Records
+    labels: Records | None = None
 
     @property
     def event_count(self) -> int:
