@@ -1,17 +1,18 @@
 """Interval checks: a streaming aggregation over ``checks/observations`` closed by Spark's watermark.
 
-The silver query appends, per micro-batch, observed counts of accepted events and expected counts
-from ground-truth records per (interval, event topic, category) to ``checks/observations``. The
-``checks`` query reads that table as a stream, once per event topic (its observed counts, each
-with ``withWatermark("event_time", delay + allowed_lateness)``, so Spark's global watermark is their
-minimum, as in the silver query) and once for the ground truth (not watermarked: it runs ahead of
-the events and must not close intervals). It aggregates per ``window(event_time, interval)`` (the
-interval: intervals are aligned to the epoch like Spark's windows), event topic, category field and
-category in **append** mode: a group is emitted once, when Spark's watermark passes the window end,
-i.e. when every event topic's largest accepted event time is at least ``interval_end +
-watermark_delay + allowed_lateness`` — exactly when the silver query's own watermark has passed
-``interval_end + allowed_lateness``, after which every
-record of the interval is quarantined as late, so the counts are final.
+The silver query appends, per micro-batch, observed counts of accepted events (per interval, event
+topic, category and Kafka partition) and expected counts from ground-truth records to
+``checks/observations``. The ``checks`` query reads that table as a stream, once per event topic
+and Kafka partition (its observed counts, each with ``withWatermark("event_time", delay +
+allowed_lateness)``, so Spark's global watermark is their minimum, mirroring the silver query's
+sources) and once for the ground truth (not watermarked: it runs ahead of the events and must not
+close intervals). It aggregates per ``window(event_time, interval)`` (intervals are aligned to the
+epoch like Spark's windows), event topic, category field and category in **append** mode: a group
+is emitted once, when Spark's watermark passes the window end, i.e. when every event partition's
+largest accepted event time is at least ``interval_end + watermark_delay + allowed_lateness``. By
+then the silver query's watermark (the same minimum over all of each partition's records) has
+passed ``interval_end + allowed_lateness``: every later record of the interval is quarantined as
+late, so the counts are final.
 
 Status per row: ``complete`` (observed = expected), ``missing`` (<), ``surplus`` (>), or
 ``no_ground_truth`` (events but no ground-truth record by the time the watermark passed); a row
@@ -44,6 +45,8 @@ from pyspark.sql import functions as F
 from streaming.cleaned import CLEANED, CleanMarkers, is_marker_row
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from streaming.catalog import Names
@@ -133,9 +136,12 @@ def lost_intervals(rows: list[Any]) -> dict[str, datetime]:
     return {row["batch_id"]: row["interval_start"] for row in rows if row["status"] != COMPLETE}
 
 
-def streaming_checks(spark: SparkSession, plan: PipelinePlan, observations_path: str) -> DataFrame:
+def streaming_checks(
+    spark: SparkSession, plan: PipelinePlan, observations_path: str, partitions: Mapping[str, int]
+) -> DataFrame:
     """The checks query's input: ``checks/observations`` (without clean markers) as a stream,
-    watermarked and aggregated."""
+    watermarked per event topic and Kafka partition (``partitions``: event topic name → its
+    partition count, as the silver query reads them) and aggregated."""
     close, _ = _seconds(plan)
 
     def observations() -> DataFrame:
@@ -143,9 +149,10 @@ def streaming_checks(spark: SparkSession, plan: PipelinePlan, observations_path:
 
     observed = [
         observations()
-        .where(F.col("shard").isNull() & (F.col("topic") == topic.name))
+        .where((F.col("topic") == topic.name) & (F.col("source_partition") == partition))
         .withWatermark("event_time", close)
         for topic in plan.of_role("events")
+        for partition in range(partitions[topic.name])
     ]
     truth = observations().where(F.col("shard").isNotNull())
     return aggregate(reduce(lambda a, b: a.unionByName(b), [*observed, truth]), plan)

@@ -62,6 +62,7 @@ def marker_observations(frame: DataFrame, micro_batch_id: int) -> DataFrame:
         shard.alias("shard"),
         F.split(shard, "/").getItem(1).cast("int").alias("shard_count"),
         start.alias("event_time"),
+        F.lit(None).cast("int").alias("source_partition"),
         F.lit(micro_batch_id).cast("long").alias("micro_batch_id"),
     )
 

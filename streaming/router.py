@@ -41,10 +41,10 @@ ROUTER_CLASS = "dev.seedstream.streaming.Router"
 def watermarked(parsed: DataFrame, delay_seconds: float) -> DataFrame:
     """One input's parsed frame with Spark's watermark declared on ``_event_time``.
 
-    The silver query declares it once per event topic, each topic its own Kafka source: Spark's
-    global watermark is then the minimum of the topics' (``spark.sql.streaming.multipleWatermarkPolicy``
-    ``min``, the default), so a topic whose capped backlog runs ahead in event time cannot make another
-    topic's records late."""
+    The silver query declares it once per event topic partition, each its own Kafka source: Spark's
+    global watermark is then the minimum of theirs (``spark.sql.streaming.multipleWatermarkPolicy``
+    ``min``, the default), so a partition whose capped backlog runs ahead in event time cannot make
+    another partition's records late (:mod:`streaming.job`)."""
     return parsed.withWatermark("_event_time", f"{int(delay_seconds * 1000)} milliseconds")
 
 

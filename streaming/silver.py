@@ -79,6 +79,7 @@ OBSERVATION_COLUMNS = (
     "shard",
     "shard_count",
     "event_time",
+    "source_partition",
     "micro_batch_id",
 )
 
@@ -251,19 +252,20 @@ def event_observations(frame: DataFrame, plan: PipelinePlan, micro_batch_id: int
                 F.lit(topic.name).alias("topic"),
                 F.explode(pairs).alias("_pair"),
                 F.col("_event_time").alias("event_time"),
+                F.col("partition").alias("source_partition"),
             )
-            .select("batch_id", "interval_start", "topic", "_pair.*", "event_time")
+            .select("batch_id", "interval_start", "topic", "_pair.*", "event_time", "source_partition")
         )
     if not parts:
         return None
     return (
         reduce(lambda a, b: a.unionByName(b), parts)
-        .groupBy("batch_id", "interval_start", "topic", "category_field", "category")
+        .groupBy("batch_id", "interval_start", "topic", "category_field", "category", "source_partition")
         .agg(F.count(F.lit(1)).alias("observed"), F.max("event_time").alias("event_time"))
         .select(
             "batch_id", "interval_start", "topic", "category_field", "category", "observed",
             F.lit(None).cast("long").alias("expected"), F.lit(None).cast("string").alias("shard"),
-            F.lit(None).cast("int").alias("shard_count"), "event_time",
+            F.lit(None).cast("int").alias("shard_count"), "event_time", "source_partition",
             F.lit(micro_batch_id).cast("long").alias("micro_batch_id"),
         )
     )  # fmt: skip
@@ -303,6 +305,7 @@ def truth_observations(frame: DataFrame, plan: PipelinePlan, micro_batch_id: int
         F.lit(0).cast("long").alias("observed"), "expected", "shard",
         F.split("shard", "/").getItem(1).cast("int").alias("shard_count"),
         F.col("interval_start").alias("event_time"),
+        F.lit(None).cast("int").alias("source_partition"),
         F.lit(micro_batch_id).cast("long").alias("micro_batch_id"),
     )  # fmt: skip
 

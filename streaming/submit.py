@@ -104,22 +104,32 @@ def _local_metastore(master: str, data_dir: Path | None) -> bool:
     return True
 
 
-async def _missing_topics(config: SeedstreamConfig, topics: list[str]) -> list[str]:
+async def _partitions(config: SeedstreamConfig, topics: list[str]) -> dict[str, int]:
+    """Kafka topic → its partition count, for the ``topics`` that exist (only those are described:
+    describing a missing topic could create it on a broker that auto-creates topics)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(**client_options(config.kafka), request_timeout_ms=10000)
     await asyncio.wait_for(admin.start(), timeout=15)
     try:
-        existing = set(await asyncio.wait_for(admin.list_topics(), timeout=15))
+        existing = [
+            topic for topic in topics if topic in set(await asyncio.wait_for(admin.list_topics(), 15))
+        ]
+        described = await asyncio.wait_for(admin.describe_topics(existing), timeout=15) if existing else []
     finally:
         await admin.close()
-    return [topic for topic in topics if topic not in existing]
+    return {entry["topic"]: len(entry["partitions"]) for entry in described if entry["partitions"]}
 
 
-def wait_for_topics(config: SeedstreamConfig, topics: list[str], every: float = 2.0) -> None:
-    """Return once every topic exists, saying once (on stderr and in the log) what it waits for."""
+def wait_for_topics(config: SeedstreamConfig, topics: list[str], every: float = 2.0) -> dict[str, int]:
+    """Return each topic's partition count once every topic exists, saying once (on stderr and in
+    the log) what it waits for."""
     said = False
-    while missing := asyncio.run(_missing_topics(config, topics)):
+    while True:
+        partitions = asyncio.run(_partitions(config, topics))
+        missing = [topic for topic in topics if topic not in partitions]
+        if not missing:
+            return partitions
         if not said:
             message = f"waiting for topics {', '.join(missing)} (start the producer, or create them)"
             print(message, file=sys.stderr)  # noqa: T201 - the one line a user sees
@@ -188,7 +198,7 @@ def run_stream(
     topics = [topic.kafka_topic for topic in plan.topics]
     if create_topics is not None:
         create_topics(config)
-    wait_for_topics(config, topics)
+    partitions = wait_for_topics(config, topics)
     local = local_path(root)
     files = DataDir(local) if local is not None else None
     if spark is None:
@@ -200,7 +210,13 @@ def run_stream(
             session = session_for(config, log_file, files.root if files is not None else None)
     else:
         session = spark
-    pipeline = Pipeline(session, config, TableLocations(root), checks_log=files.checks_log if files else None)
+    pipeline = Pipeline(
+        session,
+        config,
+        TableLocations(root),
+        checks_log=files.checks_log if files else None,
+        partitions={topic.name: partitions[topic.kafka_topic] for topic in plan.topics},
+    )
     metrics = Metrics.create()
     metrics_port = None
     if config.streaming.metrics_port is not None:
