@@ -286,8 +286,9 @@ class StreamingSettings(BaseModel):
     max_offsets_per_trigger: int | None = Field(
         200_000,
         gt=0,
-        description="Cap on records per micro-batch and query (entities are never capped), so a backlog "
-        "of any size drains in bounded micro-batches; None: no cap.",
+        description="Cap on records per micro-batch: per bronze query, and per event topic in silver "
+        "(shared among its partitions; entities are never capped), so a backlog of any size drains in "
+        "bounded micro-batches; None: no cap.",
     )
     shuffle_partitions: int = Field(2, gt=0)
     ui_port: int = Field(14040, ge=0, le=65535, description="Spark UI (Structured Streaming tab).")
