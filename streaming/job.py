@@ -127,12 +127,11 @@ class Pipeline:
     ) -> DataFrame:
         """A Kafka source over ``topics``, or over one ``partition`` of the one topic given (its cap
         then the topic's cap shared among its partitions)."""
-        settings = self.config.streaming
-        cap = settings.max_offsets_per_trigger
+        cap = self.config.streaming.max_offsets_per_trigger
         assign = {"assign": json.dumps({topics[0]: [partition]})} if partition is not None else {}
         if partition is not None and cap is not None:
-            counts = {topic.kafka_topic: self.count(topic.name) for topic in self.plan.topics}
-            cap = max(1, cap // counts[topics[0]])
+            topic = next(topic for topic in self.plan.topics if topic.kafka_topic == topics[0])
+            cap = max(1, cap // self.count(topic.name))
         reader = (
             self.spark.readStream.format("kafka")
             .options(**spark_kafka_options(self.config.kafka))
@@ -148,9 +147,6 @@ class Pipeline:
         if capped and cap is not None:
             reader = reader.option("maxOffsetsPerTrigger", cap)
         return reader.load()
-
-    def _partition(self, kafka_topic: str, partition: int) -> DataFrame:
-        return self._kafka([kafka_topic], capped=True, partition=partition)
 
     def count(self, topic_name: str) -> int:
         """The partition count of the scenario topic ``topic_name``."""

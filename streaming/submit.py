@@ -112,9 +112,8 @@ async def _partitions(config: SeedstreamConfig, topics: list[str]) -> dict[str, 
     admin = AIOKafkaAdminClient(**client_options(config.kafka), request_timeout_ms=10000)
     await asyncio.wait_for(admin.start(), timeout=15)
     try:
-        existing = [
-            topic for topic in topics if topic in set(await asyncio.wait_for(admin.list_topics(), 15))
-        ]
+        listed = set(await asyncio.wait_for(admin.list_topics(), timeout=15))
+        existing = [topic for topic in topics if topic in listed]
         described = await asyncio.wait_for(admin.describe_topics(existing), timeout=15) if existing else []
     finally:
         await admin.close()
