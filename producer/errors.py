@@ -32,6 +32,10 @@ class NotPausedError(SeedstreamError):
     """An operation that needs the producer paused (clean) was asked of a running one: HTTP 409."""
 
 
+class NotStartedError(SeedstreamError):
+    """An operation that needs the producer started (its dataset loaded) was asked too early: HTTP 409."""
+
+
 class KafkaUnavailableError(SeedstreamError):
     """No broker answered in time: transient, retried by the engine, HTTP 503 from the sidecar."""
 

@@ -8,7 +8,8 @@ Modules: :mod:`~streaming.validation` (parse once, intrinsic checks), :mod:`~str
 (Spark's watermark applied to every event: ``late`` and deduplication), :mod:`~streaming.silver`
 (the silver micro-batch: entity merges, references, appends), :mod:`~streaming.checks` (interval
 checks as a watermark-closed aggregation), :mod:`~streaming.bronze`, :mod:`~streaming.tables` and
-:mod:`~streaming.create` (where tables live, their creation), :mod:`~streaming.job` (the queries),
+:mod:`~streaming.create` (where tables live, their creation), :mod:`~streaming.topics` (the
+topics' partition counts), :mod:`~streaming.job` (the queries),
 :mod:`~streaming.submit` (running them), :mod:`~streaming.observability`, :mod:`~streaming.session`,
 :mod:`~streaming.javabuild` (the router's Java code, compiled once), :mod:`~streaming.catalog`
 (tables by name), :mod:`~streaming.validate` and :mod:`~streaming.optimize` (``seedstream validate``

@@ -50,6 +50,7 @@ from streaming.create import create_tables
 from streaming.router import routed, watermarked
 from streaming.silver import SilverWriter
 from streaming.tables import Tables
+from streaming.topics import wait_for_topics
 from streaming.validation import kafka_rows, parse
 
 if TYPE_CHECKING:
@@ -111,8 +112,6 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.plan = plan_for(self.config)
         if self.partitions is None:
-            from streaming.submit import wait_for_topics  # submit runs Pipelines: imported here
-
             counts = wait_for_topics(self.config, [topic.kafka_topic for topic in self.plan.topics])
             self.partitions = {topic.name: counts[topic.kafka_topic] for topic in self.plan.topics}
         self.tables = Tables(self.spark, self.plan, self.locations, self.config.streaming.catalog)

@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING
 
 from producer.datadir import DataDir, TableLocations, data_dir_uri, local_path
 from producer.errors import BadInputError, KafkaUnavailableError, SeedstreamError
-from producer.kafka.client import client_options, require_kafka
+from producer.kafka.client import require_kafka
 from streaming.catalog import metastore_in_use
 from streaming.contract import plan_for
 from streaming.job import Pipeline, first_line
 from streaming.observability import KafkaLag, Metrics, ProgressListener, TableCounts
 from streaming.session import SparkSettings, build_spark
 from streaming.tables import Tables
+from streaming.topics import wait_for_topics
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,39 +103,6 @@ def _local_metastore(master: str, data_dir: Path | None) -> bool:
         log.info("the metastore under %s is open in another process: names in this session only", data_dir)
         return False
     return True
-
-
-async def _partitions(config: SeedstreamConfig, topics: list[str]) -> dict[str, int]:
-    """Kafka topic → its partition count, for the ``topics`` that exist (only those are described:
-    describing a missing topic could create it on a broker that auto-creates topics)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(**client_options(config.kafka), request_timeout_ms=10000)
-    await asyncio.wait_for(admin.start(), timeout=15)
-    try:
-        listed = set(await asyncio.wait_for(admin.list_topics(), timeout=15))
-        existing = [topic for topic in topics if topic in listed]
-        described = await asyncio.wait_for(admin.describe_topics(existing), timeout=15) if existing else []
-    finally:
-        await admin.close()
-    return {entry["topic"]: len(entry["partitions"]) for entry in described if entry["partitions"]}
-
-
-def wait_for_topics(config: SeedstreamConfig, topics: list[str], every: float = 2.0) -> dict[str, int]:
-    """Return each topic's partition count once every topic exists, saying once (on stderr and in
-    the log) what it waits for."""
-    said = False
-    while True:
-        partitions = asyncio.run(_partitions(config, topics))
-        missing = [topic for topic in topics if topic not in partitions]
-        if not missing:
-            return partitions
-        if not said:
-            message = f"waiting for topics {', '.join(missing)} (start the producer, or create them)"
-            print(message, file=sys.stderr)  # noqa: T201 - the one line a user sees
-            log.info(message)
-            said = True
-        time.sleep(every)
 
 
 def _log_to_file(path: Path | None) -> None:

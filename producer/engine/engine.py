@@ -12,8 +12,9 @@ interval not committed (see :mod:`producer.engine.state` and
 backoff forever; only an unreachable bootstrap at start is fatal (after a bounded wait).
 
 Control (thread-safe, idempotent): :meth:`Engine.pause`, :meth:`Engine.resume`,
-:meth:`Engine.request_stop`, :meth:`Engine.reset_progress`; observation: :attr:`Engine.stats` and
-:attr:`Engine.log` (the ring the sidecar serves).
+:meth:`Engine.request_stop`, :meth:`Engine.reset_progress`, :meth:`Engine.change_faults` (fault
+settings from the interval after the one being published on, recorded in the dataset descriptor);
+observation: :attr:`Engine.stats` and :attr:`Engine.log` (the ring the sidecar serves).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import asyncio
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,9 +36,10 @@ from producer.engine.publisher import IntervalPublisher
 from producer.engine.retry import StopRequested
 from producer.engine.state import StateStore
 from producer.engine.stats import EngineStats
-from producer.errors import BadInputError, SeedstreamError
-from producer.generation.clock import align_down, format_instant, interval_id
-from producer.generation.dataset import Dataset, load_or_create_descriptor
+from producer.errors import BadInputError, NotStartedError, SeedstreamError
+from producer.generation.clock import align_down, format_duration, format_instant, interval_id
+from producer.generation.dataset import Dataset, load_or_create_descriptor, record_fault_change
+from producer.generation.fault_settings import FAULT_KINDS, FaultChange, FaultsConfig, check_fault_timing
 from producer.generation.scenarios.registry import get_scenario
 from producer.generation.shard import Shard
 from producer.kafka.records import RecordFactory
@@ -161,6 +163,83 @@ class Engine:
             self.store.save(self.state)
         self._paced.clear()
 
+    def check_faults(self, faults: FaultsConfig) -> None:
+        """Refuse fault settings whose delays break the timing rules of this scenario's interval and
+        the configured watermark (as the configuration does).
+
+        Raises:
+            BadInputError: naming each ``faults.<kind>.delay``, its value and the rule.
+        """
+        problems = check_fault_timing(faults, self.length, self.config.streaming.delay(self.length))
+        if problems:
+            raise BadInputError(
+                "; ".join(
+                    f"faults.{kind}.delay = {[format_duration(each) for each in delay]}: {rule}"
+                    for kind, delay, rule in problems
+                )
+            )
+
+    def started_publisher(self) -> IntervalPublisher:
+        """The publisher of the running dataset.
+
+        Raises:
+            NotStartedError: before the engine loaded its dataset (it has nothing to record changes in).
+        """
+        if self.publisher is None or self.dataset is None or self.state.next_interval is None:
+            raise NotStartedError(
+                "the producer has not started yet, so it has no dataset to record fault settings in: "
+                "retry once GET /api/health reports a next_interval"
+            )
+        return self.publisher
+
+    def change_faults(self, faults: FaultsConfig, source: str = "api") -> FaultChange:
+        """Inject ``faults`` from the interval after the one being published (or next due) on.
+
+        The change is recorded in the dataset descriptor before it is applied, so a restart or a
+        replay gives every interval the same faults; nothing changes when recording fails.
+
+        Raises:
+            BadInputError: when a delay breaks a timing rule (:meth:`check_faults`).
+            NotStartedError: before the engine loaded its dataset.
+            SeedstreamError: when the descriptor cannot be rewritten.
+        """
+        self.check_faults(faults)
+        publisher = self.started_publisher()
+        with self._state_lock:
+            dataset, next_interval = self.dataset, self.state.next_interval
+            assert dataset is not None and next_interval is not None
+            change = FaultChange(
+                from_interval=next_interval + self.length,
+                faults=faults,
+                recorded_at=datetime.now(UTC),
+                source=source,
+            )
+            path = self.paths.descriptor_file
+            try:
+                recorded = record_fault_change(path, change)
+            except OSError as error:
+                raise SeedstreamError(
+                    f"cannot record the fault settings in {path} ({error.strerror or error}); nothing "
+                    "changed: make the data dir writable and retry"
+                ) from None
+            updated = replace(dataset, fault_changes=tuple(recorded.fault_changes))
+            self.dataset = publisher.factory.dataset = updated
+        self.log.info(
+            "faults",
+            "fault settings changed",
+            from_interval=change.from_interval,
+            rates={kind: rate for kind, rate in zip(FAULT_KINDS, faults.rates(), strict=True) if rate},
+            source=source,
+        )
+        return change
+
+    def faults_in_effect(self) -> FaultsConfig:
+        """The fault settings of the next interval to publish (the configuration's before a start)."""
+        with self._state_lock:
+            if self.dataset is None or self.state.next_interval is None:
+                return self.config.faults
+            return self.dataset.faults_at(self.state.next_interval)
+
     def install_signal_handlers(self) -> None:
         """SIGUSR1 pauses, SIGUSR2 resumes, SIGTERM and SIGINT stop gracefully."""
         loop = asyncio.get_running_loop()
@@ -201,9 +280,7 @@ class Engine:
     async def _prepare(self, request: RunRequest) -> IntervalPublisher:
         now = self._now()
         epoch_hint = request.start if request.start is not None else align_down(now, self.length)
-        dataset = load_or_create_descriptor(
-            self.paths.descriptor_file, self.config, epoch_hint, self.length
-        )
+        dataset = load_or_create_descriptor(self.paths.descriptor_file, self.config, epoch_hint, self.length)
         if request.start is not None and request.start < dataset.epoch:
             raise BadInputError(
                 f"--from {format_instant(request.start)} is before the dataset's epoch "

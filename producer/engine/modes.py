@@ -117,7 +117,7 @@ async def publish_paced(
     if not await lifecycle.sleep_until(interval_end):
         return False
     await publisher.deliver(publisher.closing(output))
-    publisher.record_interval(interval_start, output.event_count)
+    publisher.record_interval(interval_start, output.event_count, output.labels)
     cursor.move(interval_start, 0)
     publisher.log.info(
         "engine",

@@ -21,7 +21,7 @@ from producer.engine.retry import MAX_BACKOFF_SECONDS, RETRIED, StopRequested
 from producer.engine.state import ProducerState, StateStore
 from producer.engine.stats import EngineStats
 from producer.generation.clock import align_down, interval_count, interval_id
-from producer.generation.fault_labels import label_topic
+from producer.generation.fault_labels import fault_kinds, label_topic
 from producer.generation.faults import faulted_interval
 from producer.generation.scenarios.base import IntervalOutput, Records
 from producer.kafka.records import RecordFactory, last_committed_interval
@@ -103,11 +103,12 @@ class IntervalPublisher:
         if self._sink is not None:
             await self._sink.close(timeout=timeout)
 
-    async def ensure_topics(self) -> None:
-        """Create the dataset's topics when absent, with the fault-label topic when faults are on."""
+    async def ensure_topics(self, labels: bool = False) -> None:
+        """Create the dataset's topics when absent, with the fault-label topic when ``labels`` or when
+        any fault setting of the dataset (configured or changed since) is on."""
         scenario = self.factory.scenario
         specs = scenario.topics()
-        if self.config.faults.enabled:
+        if labels or any(faults.enabled for faults in self.factory.dataset.all_faults()):
             specs = (*specs, label_topic(scenario.name))
         created = await ensure_topics(topic_layouts(specs, self.config.kafka), self.config.kafka)
         if created:
@@ -242,7 +243,7 @@ class IntervalPublisher:
             *self.closing(output),
         ]
         await self.deliver(batches, committed_check=interval_start)
-        self.record_interval(interval_start, output.event_count)
+        self.record_interval(interval_start, output.event_count, output.labels)
         self.log.info(
             "engine",
             "interval published",
@@ -268,8 +269,9 @@ class IntervalPublisher:
         self.stats.entity_batches += 1
         self.stats.last_entity_batch_at = datetime.now(UTC)
 
-    def record_interval(self, interval_start: datetime, events: int) -> None:
-        """An interval (and its new entities) is acknowledged: advance the resume point, persist it."""
+    def record_interval(self, interval_start: datetime, events: int, labels: Records | None = None) -> None:
+        """An interval (and its new entities, and its fault ``labels``) is acknowledged: advance the
+        resume point, persist it, count the faults per kind."""
         interval_end = interval_start + self.length
         with self.lock:
             self.state.next_interval = interval_end
@@ -279,6 +281,8 @@ class IntervalPublisher:
             self.state.intervals_published += 1
             self.state.events_published += events
             self.store.save(self.state)
+        if labels is not None:
+            self.stats.count_faults(fault_kinds(labels.values))
         self.stats.interval_batches += 1
         self.stats.last_interval_batch_at = datetime.now(UTC)
         self.stats.last_interval_end = interval_end

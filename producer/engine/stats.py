@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -79,6 +80,7 @@ class EngineStats:
     last_interval_batch_at: datetime | None = None
     last_interval_end: datetime | None = None
     skipped_intervals: int = 0
+    faults_injected: dict[str, int] = field(default_factory=dict)
     backfill_total: int | None = None
     backfill_done: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -95,6 +97,12 @@ class EngineStats:
             counters.records += records
             counters.bytes += size
             counters.batches += batches
+
+    def count_faults(self, kinds: Mapping[str, int]) -> None:
+        """Add faults whose labels Kafka acknowledged, per kind."""
+        with self._lock:
+            for kind, count in kinds.items():
+                self.faults_injected[kind] = self.faults_injected.get(kind, 0) + count
 
     def error(self, message: str) -> None:
         """Record a send error and mark the engine disconnected."""
@@ -152,6 +160,7 @@ class EngineStats:
                 "last_interval_batch_at": self.last_interval_batch_at,
                 "last_interval_end": self.last_interval_end,
                 "skipped_intervals": self.skipped_intervals,
+                "faults_injected": dict(self.faults_injected),
                 "backfill_total": self.backfill_total,
                 "backfill_done": self.backfill_done,
             }

@@ -7,9 +7,12 @@ job validates and lands those, while labels are for scoring what a pipeline did 
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from functools import cache
 from typing import Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from producer.generation.fault_settings import FaultKind
@@ -69,3 +72,8 @@ def label_topic(scenario_name: str) -> TopicSpec:
         f"{scenario_name}.fault-labels", "labels", FaultLabel, "record_id", False, LABEL_SCHEMA_VERSION,
         id_field="record_id",
     )  # fmt: skip
+
+
+def fault_kinds(values: Iterable[bytes]) -> Counter[str]:
+    """How many of the label ``values`` (serialized :class:`FaultLabel` records) are of each kind."""
+    return Counter(str(orjson.loads(value)["kind"]) for value in values)

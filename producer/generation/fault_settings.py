@@ -13,14 +13,19 @@ records have moved Spark's watermark past its event time. ``out_of_order`` and `
 must keep the record within the watermark delay, so it is still accepted (or dropped as a
 duplicate) rather than late. Both rules are in :func:`check_fault_timing`, run by the configuration
 tree because they need the scenario's interval and the streaming settings.
+
+The settings can change while a producer runs (the sidecar's ``PUT /api/faults``): each change is a
+:class:`FaultChange` in effect from an interval on, recorded in the dataset descriptor, so the
+faults of an interval stay a pure function of the dataset and the interval (:func:`faults_in_effect`).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from producer.generation.clock import Duration, format_duration
 
@@ -49,7 +54,9 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "drop",
 )
 
-_RATE = Field(0.0, ge=0, le=1, description="Probability that an event record gets this fault.")
+_RATE = Field(
+    0.0, ge=0, le=1, description="Probability that an event record gets this fault.", examples=[0.02]
+)
 
 
 class Fault(BaseModel):
@@ -64,7 +71,9 @@ class DelayedFault(Fault):
     """A fault kind that publishes the record later than its event time, by a delay in ``[min, max]``."""
 
     delay: tuple[Duration, Duration] = Field(
-        (timedelta(seconds=1), timedelta(minutes=1)), description="[min, max] publication delay (ISO 8601)."
+        (timedelta(seconds=1), timedelta(minutes=1)),
+        description="[min, max] publication delay (ISO 8601).",
+        examples=[["PT1S", "PT4S"]],
     )
 
     @field_validator("delay")
@@ -84,6 +93,7 @@ class LateFault(DelayedFault):
     delay: tuple[Duration, Duration] = Field(
         (timedelta(minutes=30), timedelta(minutes=45)),
         description="[min, max] publication delay (ISO 8601), at least the watermark delay + one interval.",
+        examples=[["PT10S", "PT20S"]],
     )
 
 
@@ -134,6 +144,41 @@ class FaultsConfig(BaseModel):
         if not self.late.rate:
             return 0
         return -(-self.late.delay[1] // interval)
+
+
+class FaultChange(BaseModel):
+    """Fault settings changed while producing: in effect from the interval ``from_interval`` on (until
+    a later change), recorded in the dataset descriptor so a restart or replay reproduces them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_interval: AwareDatetime = Field(
+        description="The start of the first interval the settings apply to.",
+        examples=["2025-11-08T12:15:10Z"],
+    )
+    faults: FaultsConfig
+    recorded_at: AwareDatetime = Field(
+        description="When the change was made (wall clock).", examples=["2025-11-08T12:15:03.481Z"]
+    )
+    source: str = Field("api", description="Who made the change.", examples=["api"])
+
+
+def faults_in_effect(
+    base: FaultsConfig, changes: Sequence[FaultChange], interval_start: datetime
+) -> FaultsConfig:
+    """The fault settings of the interval starting at ``interval_start``: the latest of ``changes``
+    (ordered by ``from_interval``) in effect by then, else ``base`` (the configuration's)."""
+    in_effect = base
+    for change in changes:
+        if change.from_interval > interval_start:
+            break
+        in_effect = change.faults
+    return in_effect
+
+
+def scheduled(changes: Sequence[FaultChange], change: FaultChange) -> tuple[FaultChange, ...]:
+    """``changes`` with ``change`` added; it replaces those from its interval on (never reached yet)."""
+    return (*(each for each in changes if each.from_interval < change.from_interval), change)
 
 
 def check_fault_timing(

@@ -27,7 +27,8 @@
   original in place). ``late``: published at ``event_time + delay``, with a later interval's
   records: an interval's output includes the late records of up to
   :meth:`~producer.generation.fault_settings.FaultsConfig.late_reach` earlier intervals (from the
-  epoch on) due in it, found by regenerating those intervals. Moved records keep their value.
+  epoch on) due in it, found by regenerating those intervals (with the fault settings in effect for
+  each of them). Moved records keep their value.
 - Labels (:mod:`producer.generation.fault_labels`, topic ``<scenario>.fault-labels``, keyed by
   record id): one per fault decided for the interval's own records, published with the interval,
   whatever interval publishes the record itself (``published_batch_id``).
@@ -78,14 +79,21 @@ def faulted_interval(
     generation_time: datetime | None = None,
 ) -> IntervalOutput:
     """The shard's output of the interval at ``interval_start`` with the configured faults applied and
-    its labels in ``labels`` (see the module docstring); the scenario's own output when no rate is set."""
+    its labels in ``labels`` (see the module docstring); the scenario's own output when no rate is set
+    (and no late record of an earlier interval is due in it).
+
+    The settings are those in effect for the interval (:meth:`Dataset.faults_at`): the configuration's,
+    or a change recorded in the dataset from an interval on. Late records of an earlier interval follow
+    that interval's settings."""
     output = scenario.interval(dataset, interval_start, shard, generation_time)
-    faults = dataset.config.faults
-    if not faults.enabled:
-        return output
+    faults = dataset.faults_at(interval_start)
     length = scenario.interval_length(dataset.config)
+    if not faults.enabled and not _late_reach(dataset, length):
+        return output
     context = _Context(scenario, dataset, faults, interval_start, length)
     arrivals = _late_arrivals(context, shard)
+    if not faults.enabled and not any(arrivals):
+        return output
     events, labels = [], []
     for index, records in enumerate(output.events):
         published, found = _inject(context, records, arrivals[index])
@@ -161,7 +169,7 @@ class _Decisions:
         return int(raw[0]), int(raw[1]), int(raw[2])
 
 
-def _decide(dataset: Dataset, records: Records) -> _Decisions:
+def _decide(dataset: Dataset, faults: FaultsConfig, records: Records) -> _Decisions:
     spec = records.topic
     assert spec.id_field is not None
     ids = record_ids(records.values, spec.id_field)
@@ -171,7 +179,7 @@ def _decide(dataset: Dataset, records: Records) -> _Decisions:
     )
     states = mix64(hashed ^ np.uint64(seed_key(dataset.seed, FAULTS_TAG, tag(spec.name))))
     draws = unit_floats(words(states, np.zeros(len(ids), dtype=np.int64)))
-    bounds = np.cumsum(dataset.config.faults.rates())
+    bounds = np.cumsum(faults.rates())
     kinds = np.searchsorted(bounds, draws, side="right").astype(np.int64)
     return _Decisions(kinds, states, ids)
 
@@ -195,7 +203,7 @@ def _inject(
     context: _Context, records: Records, arrivals: list[tuple[int, bytes, bytes]]
 ) -> tuple[Records, list[FaultLabel]]:
     """One event topic's records with faults applied and late ``arrivals`` (instant, key, value) added."""
-    decisions = _decide(context.dataset, records)
+    decisions = _decide(context.dataset, context.faults, records)
     rows = decisions.faulted()
     if not rows.size and not arrivals:
         return records, []
@@ -297,19 +305,27 @@ def _late_arrivals(context: _Context, shard: Shard) -> list[list[tuple[int, byte
     """Per event topic, the late records of earlier intervals published in this one (instant, key, value)."""
     topics = [spec for spec in context.scenario.topics() if spec.role == "events"]
     arrivals: list[list[tuple[int, bytes, bytes]]] = [[] for _ in topics]
-    reach = context.faults.late_reach(context.length)
     late = FAULT_KINDS.index("late")
-    for back in range(1, reach + 1):
+    for back in range(1, _late_reach(context.dataset, context.length) + 1):
         earlier = context.interval_start - back * context.length
         if earlier < context.dataset.epoch:
             break
+        faults = context.dataset.faults_at(earlier)
+        if faults.late_reach(context.length) < back:
+            continue  # that interval's late records cannot reach this one
+        settings = replace(context, faults=faults)
         output = context.scenario.interval(context.dataset, earlier, shard, generation_time=earlier)
         for index, records in enumerate(output.events):
-            decisions = _decide(context.dataset, records)
+            decisions = _decide(context.dataset, faults, records)
             for row in np.flatnonzero(decisions.kinds == late).tolist():
-                published = int(records.timestamps_us[row]) + context.delay_us(
+                published = int(records.timestamps_us[row]) + settings.delay_us(
                     "late", decisions.params(row)[0]
                 )
                 if context.start_us <= published < context.end_us:
                     arrivals[index].append((published, records.keys[row], records.values[row]))
     return arrivals
+
+
+def _late_reach(dataset: Dataset, length: timedelta) -> int:
+    """How many intervals back a late record of any of the dataset's fault settings may come from."""
+    return max(faults.late_reach(length) for faults in dataset.all_faults())

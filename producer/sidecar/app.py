@@ -17,6 +17,7 @@ from producer.errors import (
     KafkaAuthenticationError,
     KafkaUnavailableError,
     NotPausedError,
+    NotStartedError,
     SeedstreamError,
 )
 from producer.sidecar import routes
@@ -30,25 +31,27 @@ DESCRIPTION = """The control panel of one running seedstream producer: the proce
 scenario's synthetic business events (entities, events per interval, and the ground truth of each
 interval) into Kafka.
 
-* **Status**: is the producer publishing, how far it got, and whether Kafka is reachable
-  (`/api/health`); what it has been doing (`/api/logs`).
-* **Control**: pause and resume publishing, and clean the generated data to start afresh
-  (`/api/pause`, `/api/resume`, `/api/clean`).
+* **Status**: is the producer publishing, how far it got, which faults it injected, and whether
+  Kafka is reachable (`/api/health`); what it has been doing (`/api/logs`); which faults it injects
+  (`GET /api/faults`).
+* **Control**: pause and resume publishing, clean the generated data to start afresh
+  (`/api/pause`, `/api/resume`, `/api/clean`), and change the injected faults (`PUT /api/faults`).
 * **Metrics**: the same counters for Prometheus (`/metrics`).
 
-`POST` routes need `Authorization: Bearer <token>` when `SEEDSTREAM_API_TOKEN` is set. Requests
+`POST` and `PUT` routes need `Authorization: Bearer <token>` when `SEEDSTREAM_API_TOKEN` is set. Requests
 from other web sites are refused. Errors are JSON: `{"error": code, "message": what was wrong and
 what to do}`."""
 
 TAGS = [
     {"name": "status", "description": "What the producer is doing and has done."},
-    {"name": "control", "description": "Pause, resume and clean: change what the producer publishes."},
+    {"name": "control", "description": "Pause, resume, clean, faults: change what the producer publishes."},
     {"name": "metrics", "description": "Prometheus counters and gauges of this producer."},
 ]
 """The route groups shown in Swagger UI and ReDoc, in this order."""
 
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotPausedError: (409, "not_paused"),
+    NotStartedError: (409, "not_started"),
     BadInputError: (422, "bad_input"),
     KafkaUnavailableError: (503, "kafka_unavailable"),
     KafkaAuthenticationError: (502, "kafka_authentication_failed"),

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from producer.engine.engine import Engine
 from producer.errors import NotPausedError
 from producer.generation.clock import align_down
+from producer.generation.fault_settings import FaultChange, FaultsConfig
 from producer.sidecar.cleaning import CleanReport, clean
 from producer.sidecar.models import AutoReinit
 
@@ -63,6 +64,21 @@ class Control:
             report = await clean(self.engine)
             self._missing = sorted({*(self._missing or []), *report.removed})
             return report
+
+    async def change_faults(self, faults: FaultsConfig) -> FaultChange:
+        """Inject ``faults`` from the next interval on (:meth:`Engine.change_faults`), after making sure
+        the fault-label topic exists when they inject anything.
+
+        Raises:
+            BadInputError: when a delay breaks a timing rule (before Kafka is asked anything).
+            NotStartedError: before the engine started.
+        """
+        async with self._lock:
+            self.engine.check_faults(faults)
+            publisher = self.engine.started_publisher()
+            if faults.enabled:
+                await publisher.ensure_topics(labels=True)
+            return self.engine.change_faults(faults, "api")
 
 
 async def reinitialise(engine: Engine) -> list[str]:

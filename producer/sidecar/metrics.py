@@ -4,7 +4,9 @@ Per topic, labelled ``topic`` and ``role`` (the scenario's ``entities``, ``event
 ``ground_truth``; ``other`` for a topic outside the scenario): ``seedstream_records_produced_total``,
 ``seedstream_batches_produced_total`` and ``seedstream_produced_bytes_total``.
 ``seedstream_events_produced_total{topic}`` counts event records only (the ``seedstream up`` console
-reads it), so entity snapshots and ground-truth records never inflate it. Also
+reads it), so entity snapshots and ground-truth records never inflate it.
+``seedstream_faults_injected_total{kind}`` counts the faults whose labels Kafka acknowledged, every
+kind listed (0 until one is injected), since the process started like every counter here. Also
 ``seedstream_send_errors_total``, ``seedstream_reconnects_total``, ``seedstream_skipped_intervals_total``,
 ``seedstream_send_latency_seconds`` (histogram) and the gauges ``seedstream_paused``,
 ``seedstream_kafka_connected``, ``seedstream_last_interval_end_timestamp_seconds`` and
@@ -23,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from producer.engine.engine import Engine
 from producer.generation.fault_labels import label_topic
+from producer.generation.fault_settings import FAULT_KINDS
 
 
 class EngineCollector(Collector):
@@ -62,6 +65,15 @@ class EngineCollector(Collector):
             if roles.get(topic) == "events":
                 events.add_metric([topic], counters["records"])
         yield events
+        faults = CounterMetricFamily(
+            "seedstream_faults_injected",
+            "Faults injected per kind (their labels acknowledged by Kafka).",
+            labels=["kind"],
+        )
+        injected = cast(dict[str, int], stats["faults_injected"])
+        for kind in FAULT_KINDS:
+            faults.add_metric([kind], injected.get(kind, 0))
+        yield faults
         yield CounterMetricFamily(
             "seedstream_send_errors",
             "Failed sends, commits and connects.",

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from producer.engine.logs import Level
+from producer.generation.fault_settings import FaultChange, FaultsConfig
 
 _STARTED = "2025-11-08T12:00:04.512Z"
 _LAST_BATCH = "2025-11-08T12:14:55.031Z"
@@ -126,6 +127,43 @@ class KafkaStatus(_Model):
     reconnects: int = Field(ge=0, examples=[1])
 
 
+class FaultCounts(_Model):
+    """Faults whose labels Kafka acknowledged in this process, per kind (every kind listed)."""
+
+    enabled: bool = Field(
+        description="Whether the next interval to publish has a fault rate above 0.", examples=[True]
+    )
+    injected: dict[str, int] = Field(
+        description="Faults per kind since this producer process started (like the Prometheus counters).",
+        examples=[{"late": 3, "out_of_order": 4, "duplicate": 2, "malformed_json": 3, "drop": 1}],
+    )
+    injected_total: int = Field(ge=0, examples=[13])
+
+
+class FaultSchedule(_Model):
+    """``GET`` and ``PUT /api/faults``: the fault settings in effect and the changes recorded."""
+
+    in_effect: FaultsConfig = Field(description="The settings of the next interval to publish.")
+    next_interval: datetime | None = Field(
+        description="The start of the next interval to publish; null before the first start.",
+        examples=["2025-11-08T12:15:05Z"],
+    )
+    changes: list[FaultChange] = Field(
+        description="Changes recorded in the dataset descriptor, oldest first, each in effect from its "
+        "`from_interval` on; before the first, the configuration's `faults` apply.",
+        examples=[
+            [
+                {
+                    "from_interval": "2025-11-08T12:15:10Z",
+                    "faults": {"drop": {"rate": 0.02}},
+                    "recorded_at": "2025-11-08T12:15:03.481Z",
+                    "source": "api",
+                }
+            ]
+        ],
+    )
+
+
 class Health(_Model):
     """``GET /api/health``: status, counters and cadence, plus mode, re-init and Kafka status."""
 
@@ -145,6 +183,7 @@ class Health(_Model):
     seed: int | None = Field(description="The dataset's seed; null before the first start.", examples=[42])
     shard: str = Field(description="This producer's shard: index/count.", examples=["0/1"])
     run_id: str = Field(description="Differs for every producer process.", examples=["e35615baa7c8"])
+    faults: FaultCounts
 
 
 class ControlResult(_Model):

@@ -1,4 +1,4 @@
-"""The sidecar routes: ``/api/{health,pause,resume,clean,logs}`` and ``/metrics``."""
+"""The sidecar routes: ``/api/{health,pause,resume,clean,logs,faults}`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import BeforeValidator
 from producer.engine.engine import Engine
 from producer.engine.logs import Level
 from producer.generation.clock import format_instant
+from producer.generation.fault_settings import FAULT_KINDS, FaultsConfig
 from producer.sidecar.deps import ControlDep, EngineDep, RegistryDep
 from producer.sidecar.metrics import render
 from producer.sidecar.models import (
@@ -22,6 +23,8 @@ from producer.sidecar.models import (
     DriverGenerator,
     EmulatedConfig,
     ErrorResponse,
+    FaultCounts,
+    FaultSchedule,
     Health,
     KafkaStatus,
     Lifecycle,
@@ -84,7 +87,8 @@ def _status(engine: Engine) -> str:
 async def health(engine: EngineDep, control: ControlDep) -> Health:
     """Whether the producer is publishing or paused, since when it runs, how many entity and event
     batches Kafka has acknowledged and when the last one was, which interval comes next, the
-    scenario, seed and shard, and whether Kafka is reachable (with its latest error)."""
+    scenario, seed and shard, whether Kafka is reachable (with its latest error), and the faults
+    injected per kind since the process started."""
     now = datetime.now(UTC)
     stats = engine.stats
     uptime = stats.uptime_seconds
@@ -133,8 +137,34 @@ async def health(engine: EngineDep, control: ControlDep) -> Health:
             "seed": engine.dataset.seed if engine.dataset is not None else engine.state.seed,
             "shard": str(engine.shard),
             "run_id": stats.run_id,
+            "faults": _fault_counts(engine),
         }
     )
+
+
+def _fault_counts(engine: Engine) -> FaultCounts:
+    counted = engine.stats.snapshot()["faults_injected"]
+    assert isinstance(counted, dict)
+    injected = {kind: int(counted.get(kind, 0)) for kind in FAULT_KINDS}
+    return FaultCounts(
+        enabled=engine.faults_in_effect().enabled, injected=injected, injected_total=sum(injected.values())
+    )
+
+
+def _schedule(engine: Engine) -> FaultSchedule:
+    dataset = engine.dataset
+    return FaultSchedule(
+        in_effect=engine.faults_in_effect(),
+        next_interval=engine.state.next_interval,
+        changes=list(dataset.fault_changes) if dataset is not None else [],
+    )
+
+
+@api.get("/faults", response_model=FaultSchedule, summary="Which faults are injected, and since when")
+async def faults(engine: EngineDep) -> FaultSchedule:
+    """The fault settings of the next interval to publish and every change made while producing
+    (`PUT /api/faults`), as recorded in the dataset descriptor."""
+    return _schedule(engine)
 
 
 def _result(engine: Engine, control: ControlDep, changed: bool) -> ControlResult:
@@ -192,6 +222,29 @@ async def clean(control: ControlDep) -> CleanResult:
         skipped=[SkippedPath(path=path, reason=reason) for path, reason in report.skipped],
         timestamp=datetime.now(UTC),
     )
+
+
+@control.put(
+    "/faults",
+    response_model=FaultSchedule,
+    summary="Change the injected faults from the next interval on",
+    responses={
+        409: {"model": ErrorResponse, "description": "The producer has not started yet."},
+        422: {
+            "model": ErrorResponse,
+            "description": "The settings are invalid (the field named in the message); nothing changed.",
+        },
+        503: {"model": ErrorResponse, "description": "Kafka did not answer (creating the label topic)."},
+    },
+)
+async def change_faults(body: FaultsConfig, engine: EngineDep, control: ControlDep) -> FaultSchedule:
+    """Replace the fault settings (the configuration's `faults` section: one entry per kind with its
+    `rate` and, for delayed kinds, its `delay`; kinds left out get rate 0) from the interval after the
+    one being published on. The settings are checked like the configuration (rates in [0, 1] summing to
+    at most 1, delays against the watermark), recorded in the dataset descriptor so a restart or replay
+    reproduces them, and logged. Invalid settings change nothing."""
+    await control.change_faults(body)
+    return _schedule(engine)
 
 
 def _plus_restored(value: Any) -> Any:

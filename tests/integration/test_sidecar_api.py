@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from producer.config import SeedstreamConfig
 from producer.engine.engine import Engine
+from producer.generation.clock import interval_id
 from producer.generation.control import CONTROL_HEADER
+from producer.generation.dataset import read_descriptor
+from producer.generation.fault_labels import FaultLabel, label_topic
+from producer.generation.fault_settings import FAULT_KINDS
 from producer.sidecar.app import create_app
 from tests.fixtures.waiting import wait_for_async
 from tests.integration.producer_support import producer_config, read_topic, topic_names
@@ -332,3 +338,47 @@ async def test_metrics_expose_production_per_topic(sidecar_factory: SidecarFacto
     )
     async with other:
         assert "seedstream_events_produced_total" in (await other.get("/metrics")).text
+
+
+async def test_put_faults_injects_from_the_next_interval_and_health_and_metrics_count_them(
+    sidecar_factory: SidecarFactory,
+) -> None:
+    side = await sidecar_factory(delivery="batch")
+    engine, client = side.engine, side.client
+    bootstrap = engine.config.kafka.bootstrap_servers
+    await wait_for_async(lambda: engine.state.intervals_published >= 1, 30, "a first interval")
+    bad = await client.put("/api/faults", json={"drop": {"rate": 2.0}})
+    assert bad.status_code == 422 and "'drop.rate'" in bad.json()["message"], bad.text
+    assert read_descriptor(engine.paths.descriptor_file).fault_changes == []
+
+    response = await client.put("/api/faults", json={"drop": {"rate": 0.4}, "malformed_json": {"rate": 0.4}})
+    assert response.status_code == 200, response.text
+    applies = datetime.fromisoformat(response.json()["changes"][0]["from_interval"])
+    length = engine.length
+    (recorded,) = read_descriptor(engine.paths.descriptor_file).fault_changes
+    assert recorded.from_interval == applies and recorded.faults.drop.rate == 0.4
+
+    def published_past_the_change() -> bool:
+        return engine.state.next_interval is not None and engine.state.next_interval >= applies + 3 * length
+
+    await wait_for_async(published_past_the_change, 30, "three intervals with faults")
+    assert (await client.post("/api/pause")).status_code == 200
+    await asyncio.sleep(0.5)  # an interval already in flight may still be acknowledged
+    label_topic_name = label_topic("fleet").full_name(engine.config.kafka.topic_prefix)
+    labels = [
+        FaultLabel.model_validate_json(v) for v in (await read_topic(bootstrap, label_topic_name)).values
+    ]
+    assert labels and all(label.batch_id >= interval_id(applies, length) for label in labels)
+    assert {label.kind for label in labels} <= {"drop", "malformed_json"}
+    counted = Counter(label.kind for label in labels)
+    expected = {kind: counted.get(kind, 0) for kind in FAULT_KINDS}
+
+    health = (await client.get("/api/health")).json()["faults"]
+    assert health == {"enabled": True, "injected": expected, "injected_total": len(labels)}
+    metrics = (await client.get("/metrics")).text
+    for kind, count in expected.items():
+        assert f'seedstream_faults_injected_total{{kind="{kind}"}} {float(count)}' in metrics, kind
+    schedule = (await client.get("/api/faults")).json()
+    assert schedule["in_effect"]["drop"]["rate"] == 0.4 and len(schedule["changes"]) == 1
+    logged = (await client.get("/api/logs", params={"limit": 500})).json()["entries"]
+    assert any(entry["message"] == "fault settings changed" for entry in logged)

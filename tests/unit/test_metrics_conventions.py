@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from producer.config import ApiSettings
 from producer.engine.engine import Engine
+from producer.generation.fault_settings import FAULT_KINDS
 from producer.generation.scenarios.base import Topics
 from producer.generation.testing import make_config
 from producer.sidecar.app import create_app
@@ -56,6 +57,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     for records, spec in enumerate(topics.specs, start=1):
         built.stats.count(spec.full_name(topics.prefix), records * 10, records * 1000)
     built.stats.send_latency.observe(0.02)
+    built.stats.count_faults({"late": 2, "drop": 1})
     built.stats.last_interval_end = datetime(2025, 11, 8, 12, 15, tzinfo=UTC)
     yield built
     built.log.close()
@@ -116,6 +118,16 @@ async def test_events_produced_counts_event_records_only(engine: Engine) -> None
         assert samples[("seedstream_records_produced_total", labels)] == records
         assert samples[("seedstream_batches_produced_total", labels)] == 1.0
         assert samples[("seedstream_produced_bytes_total", labels)] == records * 100
+
+
+async def test_faults_injected_are_counted_per_kind_every_kind_listed(engine: Engine) -> None:
+    samples = _samples(await _sidecar_metrics(engine))
+    injected = {
+        dict(labels)["kind"]: value
+        for (name, labels), value in samples.items()
+        if name == "seedstream_faults_injected_total"
+    }
+    assert injected == {**dict.fromkeys(FAULT_KINDS, 0.0), "late": 2.0, "drop": 1.0}
 
 
 def test_streaming_metrics_pass_promtool(promtool: Promtool) -> None:

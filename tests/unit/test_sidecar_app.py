@@ -127,7 +127,7 @@ async def test_clean_needs_pause_and_swagger_is_served(client: Client) -> None:
     assert (await app.get("/docs")).status_code == 200
     schema = (await app.get("/openapi.json")).json()
     assert set(schema["paths"]) == {
-        "/api/health", "/api/pause", "/api/resume", "/api/clean", "/api/logs", "/metrics"
+        "/api/health", "/api/pause", "/api/resume", "/api/clean", "/api/logs", "/api/faults", "/metrics"
     }  # fmt: skip
     for path, operations in schema["paths"].items():
         for operation in operations.values():
