@@ -18,6 +18,8 @@ Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1] 
      queries) and ``silver-norouter`` (bronze + silver with the router replaced by a no-op).
 
 events/s = event records (event topics) / wall seconds of the process; µs/event = its inverse.
+After the ``checks`` rung it prints what the whole job concluded: intervals per status (final and
+provisional, from ``D/logs/checks.jsonl``) and the rows quarantined.
 Without ``--bootstrap`` a throwaway local broker is started (and stopped) in a temp dir.
 """
 
