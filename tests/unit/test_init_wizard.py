@@ -130,4 +130,4 @@ def test_an_existing_config_is_kept_unless_force(tmp_path: Path) -> None:
 def test_the_default_start_is_the_range_before_today() -> None:
     today = datetime(2026, 11, 22, 19, 48, tzinfo=UTC)
     assert wizard.default_start(timedelta(days=7), today) == datetime(2026, 11, 15, tzinfo=UTC)
-    assert [preset.scenario for preset in wizard.presets_of("tapflow")] == ["tapflow"] * 3
+    assert [preset.scenario for preset in wizard.presets_of("tapflow")] == ["tapflow"] * 4

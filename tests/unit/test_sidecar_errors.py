@@ -15,6 +15,7 @@ from producer.errors import (
     KafkaAuthenticationError,
     KafkaUnavailableError,
     NotPausedError,
+    NotStartedError,
     SeedstreamError,
 )
 from producer.generation.testing import make_config
@@ -62,6 +63,7 @@ async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
 def test_the_table_covers_the_taxonomy() -> None:
     assert ERRORS == {
         NotPausedError: (409, "not_paused"),
+        NotStartedError: (409, "not_started"),
         BadInputError: (422, "bad_input"),
         KafkaUnavailableError: (503, "kafka_unavailable"),
         KafkaAuthenticationError: (502, "kafka_authentication_failed"),

@@ -83,7 +83,7 @@ def test_a_marker_becomes_one_observation_row_of_the_silver_shape(spark: SparkSe
     assert row.asDict() == {
         "batch_id": B, "interval_start": start, "topic": None, "category_field": cleaned.CLEANED_AT,
         "category": "2025-11-08T12:40:01.250000Z", "observed": 0, "expected": None, "shard": "0/1",
-        "shard_count": 1, "event_time": start, "micro_batch_id": 7,
+        "shard_count": 1, "event_time": start, "source_partition": None, "micro_batch_id": 7,
     }  # fmt: skip
 
 
@@ -136,7 +136,7 @@ def test_markers_stay_out_of_the_aggregation_and_are_read_when_intervals_close(
     path = str(tmp_path / "observations")
     events = spark.createDataFrame(
         [(A, datetime(2025, 11, 8, 12, 15), "fleet.driver-events", None, None, 3, None, None, None,
-          datetime(2025, 11, 8, 12, 20), 1)],  # fmt: skip
+          datetime(2025, 11, 8, 12, 20), 0, 1)],  # fmt: skip
         ", ".join(f"{name} {kind}" for name, kind in zip(silver.OBSERVATION_COLUMNS, TYPES, strict=True)),
     )
     events.write.format("delta").save(path)
@@ -166,5 +166,6 @@ def test_markers_stay_out_of_the_aggregation_and_are_read_when_intervals_close(
 
 
 TYPES = (
-    "string", "timestamp", "string", "string", "string", "long", "long", "string", "int", "timestamp", "long",
+    "string", "timestamp", "string", "string", "string", "long", "long", "string", "int", "timestamp", "int",
+    "long",
 )  # fmt: skip
