@@ -214,13 +214,16 @@ def produce(
 
 
 def _create_topics(settings: SeedstreamConfig) -> None:
-    """Create the scenario's missing topics with the producer's layout (partitions, compaction)."""
+    """Create the scenario's missing topics, and its fault-label topic (which the job lands from the
+    start, so faults switched on later are scored), with the producer's layout."""
     import asyncio
 
+    from producer.generation.fault_labels import label_topic
     from producer.generation.scenarios.registry import get_scenario
     from producer.kafka.topics import ensure_topics, topic_layouts
 
-    layouts = topic_layouts(get_scenario(settings.scenario).topics(), settings.kafka)
+    specs = (*get_scenario(settings.scenario).topics(), label_topic(settings.scenario))
+    layouts = topic_layouts(specs, settings.kafka)
     asyncio.run(ensure_topics(layouts, settings.kafka))
 
 
@@ -538,6 +541,61 @@ def validate(
         )
         raise typer.Exit(1)
     err_console.print(f"all {len(results)} validation queries passed", highlight=False)
+
+
+@app.command("score")
+def score(
+    config: ConfigOption,
+    data_dir: PipelineDataDirOption = str(DEFAULT_DATA_DIR),
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help="Read the labels from this file (generate's <scenario>.fault-labels.jsonl) instead of "
+            "the bronze table of the label topic.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the score as JSON.")] = False,
+) -> None:
+    """Score what a pipeline did with the injected faults: per fault kind, injected, caught correctly,
+    caught with the wrong reason, missed, pending, false positives, precision and recall. Reads the
+    Delta tables under --data-dir by path (any pipeline that writes the same tables)."""
+    import json
+
+    from rich.table import Table
+
+    from producer.config import load_config
+    from streaming.score_report import score_data_dir
+
+    def ratio(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    def count(value: int | None) -> str:
+        return "–" if value is None else f"{value:,}"
+
+    scores = score_data_dir(load_config(config), data_dir, labels)
+    if as_json:
+        console.print_json(json.dumps([each.as_json() for each in scores]))
+    else:
+        table = Table(
+            "kind", "expected", "injected", "correct", "wrong reason", "missed", "pending",
+            "false pos.", "precision", "recall", title=f"fault score of {data_dir}",
+        )  # fmt: skip
+        for each in scores:
+            table.add_row(
+                each.kind, each.expected, count(each.injected), count(each.correct), count(each.wrong_reason),
+                count(each.missed), count(each.pending), count(each.false_positives), ratio(each.precision),
+                ratio(each.recall),
+            )  # fmt: skip
+        console.print(table)
+    injected = sum(each.injected for each in scores)
+    correct = sum(each.correct for each in scores)
+    pending = sum(each.pending for each in scores)
+    err_console.print(
+        f"{correct:,} of {injected:,} injected faults handled as expected"
+        + (f"; {pending:,} pending" if pending else ""),
+        highlight=False,
+    )
 
 
 @app.command("optimize")

@@ -58,11 +58,13 @@ def named_tables(tables: Tables) -> list[NamedTable]:
     """Every table of the pipeline with its layer, name and location."""
     plan = tables.plan
     named = [NamedTable("bronze", topic.table, tables.bronze(topic)) for topic in plan.topics]
+    named.append(NamedTable("bronze", "fault_labels", tables.labels))
     named += [NamedTable("silver", topic.table, tables.silver(topic)) for topic in plan.topics]
     named.append(NamedTable("silver", "quarantine", tables.quarantine))
     named += [NamedTable("gold", name, tables.gold(name)) for name in plan.derived]
     named.append(NamedTable("checks", "observations", tables.observations))
     named.append(NamedTable("checks", "interval_checks", tables.checks))
+    named.append(NamedTable("checks", "quality_score", tables.quality_score))
     return named
 
 

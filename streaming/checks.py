@@ -43,6 +43,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from streaming.cleaned import CLEANED, CleanMarkers, is_marker_row
+from streaming.score import QualityScoreWriter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -216,7 +217,8 @@ class CheckLog:
 @dataclass
 class CheckWriter:
     """The ``checks`` query's ``foreachBatch``: append final rows, drop superseded provisional rows,
-    log each interval, refresh the scenario's derived (gold) tables."""
+    log each interval, refresh the scenario's derived (gold) tables, score the closed intervals
+    against the fault labels (:mod:`streaming.score`)."""
 
     spark: SparkSession
     plan: PipelinePlan
@@ -226,6 +228,7 @@ class CheckWriter:
     writer_id: str = ""
     cleans: CleanMarkers | None = None
     names: Names | None = None
+    scores: QualityScoreWriter | None = None
 
     def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
         if not self.writer_id:
@@ -233,6 +236,8 @@ class CheckWriter:
         if self.cleans is None:
             self.cleans = CleanMarkers(self.spark, self.tables.observations)
             self.cleans.start()
+        if self.scores is None:
+            self.scores = QualityScoreWriter(self.spark, self.tables, self.writer_id)
         rows = statuses(batch, provisional=False).persist()
         try:
             collected = rows.collect()
@@ -255,6 +260,7 @@ class CheckWriter:
                 )
             self.log.record(interval_summaries(collected))
             refresh_gold(self.spark, self.plan, self.tables, self.names)
+            self.scores(intervals, micro_batch_id)
         finally:
             rows.unpersist()
 

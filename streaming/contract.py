@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from producer.errors import BadInputError
+from producer.generation.fault_labels import label_topic
 from producer.generation.scenarios import declarations
 from producer.generation.scenarios.registry import get_scenario
 from streaming import gold
@@ -93,6 +94,9 @@ class PipelinePlan:
     delay: timedelta
     lateness: timedelta
     derived: dict[str, DerivedTable]
+    labels_topic: str = ""
+    """The Kafka topic of the scenario's fault labels (:mod:`producer.generation.fault_labels`): landed
+    in bronze only, for scoring (:mod:`streaming.score`)."""
 
     def of_role(self, role: TopicRole) -> tuple[TopicPlan, ...]:
         return tuple(topic for topic in self.topics if topic.role == role)
@@ -155,4 +159,5 @@ def plan_for(config: SeedstreamConfig) -> PipelinePlan:
         delay=config.streaming.delay(interval),
         lateness=config.streaming.lateness(),
         derived={**scenario.derived_tables(), **gold.derived_tables(config)},
+        labels_topic=label_topic(scenario.name).full_name(prefix),
     )

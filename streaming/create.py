@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from streaming.bronze import KAFKA_SCHEMA, to_bronze
 from streaming.checks import CHECK_SCHEMA
 from streaming.cleaned import marker_observations
+from streaming.score import SCORE_SCHEMA
 from streaming.silver import OBSERVATION_COLUMNS, event_observations, truth_observations
 from streaming.validation import kafka_rows, parse, quarantine_rows, typed_rows
 
@@ -53,6 +54,7 @@ def create_tables(tables: Tables) -> None:
             )
         else:
             shapes[tables.silver(topic)] = (rows, None, {})
+    shapes[tables.labels] = (bronze, "ingest_date", {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS})
     shapes[tables.quarantine] = (quarantine_rows(parsed), "quarantine_date", {})
     observed = truth_observations(parsed, tables.plan, 0)
     events = event_observations(parsed, tables.plan, 0)
@@ -61,6 +63,7 @@ def create_tables(tables: Tables) -> None:
     observed = observed.unionByName(marker_observations(parsed, 0))  # a marker's topic is null
     shapes[tables.observations] = (observed.select(*OBSERVATION_COLUMNS), None, {})
     shapes[tables.checks] = (spark.createDataFrame([], CHECK_SCHEMA), None, {})
+    shapes[tables.quality_score] = (spark.createDataFrame([], SCORE_SCHEMA), None, {})
     for path, (frame, partition, properties) in shapes.items():
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(frame.schema)
         for key, value in properties.items():

@@ -2,7 +2,9 @@
 
 Queries (one Spark session, FAIR scheduler pools, each with its own checkpoint under ``D/checkpoints``):
 
-- ``bronze-<topic>`` per topic: Kafka → Delta's native streaming sink (pool ``bronze``).
+- ``bronze-<topic>`` per topic, and for the scenario's fault-label topic when it exists at start
+  (``seedstream stream`` creates it; read by :mod:`streaming.score`): Kafka → Delta's native
+  streaming sink (pool ``bronze``).
 - ``silver``: one Kafka source per event topic partition (``assign``; each capped by its share of
   ``max_offsets_per_trigger``, which so bounds each event topic per micro-batch; each →
   :func:`streaming.validation.parse` → its own ``withWatermark``), then one uncapped source for the
@@ -50,7 +52,7 @@ from streaming.create import create_tables
 from streaming.router import routed, watermarked
 from streaming.silver import SilverWriter
 from streaming.tables import Tables
-from streaming.topics import wait_for_topics
+from streaming.topics import existing_topics, wait_for_topics
 from streaming.validation import kafka_rows, parse
 
 if TYPE_CHECKING:
@@ -107,6 +109,8 @@ class Pipeline:
     checks_log: Path | None = None
     partitions: Mapping[str, int] | None = None
     """Scenario topic name → its Kafka partition count; looked up on the broker when not given."""
+    labels: bool | None = None
+    """Whether the fault-label topic exists (then it is landed in bronze); looked up when not given."""
     queries: list[StreamingQuery] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +118,8 @@ class Pipeline:
         if self.partitions is None:
             counts = wait_for_topics(self.config, [topic.kafka_topic for topic in self.plan.topics])
             self.partitions = {topic.name: counts[topic.kafka_topic] for topic in self.plan.topics}
+        if self.labels is None:
+            self.labels = bool(existing_topics(self.config, [self.plan.labels_topic]))
         self.tables = Tables(self.spark, self.plan, self.locations, self.config.streaming.catalog)
         self.log = checks.CheckLog(self.checks_log)
         self.silver_writer = SilverWriter(self.spark, self.plan, self.tables)
@@ -171,11 +177,16 @@ class Pipeline:
         return max(self.config.streaming.trigger_interval * 2, MIN_SIDE_TRIGGER)
 
     def start_bronze(self, available_now: bool) -> list[StreamingQuery]:
+        """One query per topic, and one for the fault-label topic when it exists (bronze only, for
+        :mod:`streaming.score`; its table is created empty either way)."""
         started = []
-        for topic in self.plan.topics:
-            name = bronze_query_name(topic.kafka_topic)
+        landed = [(topic.kafka_topic, self.tables.bronze(topic)) for topic in self.plan.topics]
+        if self.labels:
+            landed.append((self.plan.labels_topic, self.tables.labels))
+        for kafka_topic, path in landed:
+            name = bronze_query_name(kafka_topic)
             writer = (
-                to_bronze(self._kafka([topic.kafka_topic], capped=True, headers=True))
+                to_bronze(self._kafka([kafka_topic], capped=True, headers=True))
                 .writeStream.format("delta")
                 .queryName(name)
                 .outputMode("append")
@@ -183,7 +194,6 @@ class Pipeline:
                 .option("checkpointLocation", self.tables.checkpoint(name))
             )
             writer = self._trigger(writer, available_now, self.side_trigger)  # type: ignore[assignment]
-            path = self.tables.bronze(topic)
             started.append(self._start("bronze", lambda w=writer, p=path: w.start(p)))
         return started
 

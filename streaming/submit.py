@@ -35,7 +35,7 @@ from streaming.job import Pipeline, first_line
 from streaming.observability import KafkaLag, Metrics, ProgressListener, TableCounts
 from streaming.session import SparkSettings, build_spark
 from streaming.tables import Tables
-from streaming.topics import wait_for_topics
+from streaming.topics import existing_topics, wait_for_topics
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -166,6 +166,7 @@ def run_stream(
     if create_topics is not None:
         create_topics(config)
     partitions = wait_for_topics(config, topics)
+    labels = bool(existing_topics(config, [plan.labels_topic]))
     local = local_path(root)
     files = DataDir(local) if local is not None else None
     if spark is None:
@@ -183,6 +184,7 @@ def run_stream(
         TableLocations(root),
         checks_log=files.checks_log if files else None,
         partitions={topic.name: partitions[topic.kafka_topic] for topic in plan.topics},
+        labels=labels,
     )
     metrics = Metrics.create()
     metrics_port = None

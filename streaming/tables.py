@@ -34,6 +34,15 @@ class Tables:
         return self.locations.silver("quarantine")
 
     @property
+    def labels(self) -> str:
+        """The bronze table of the scenario's fault-label topic."""
+        return self.locations.bronze(self.plan.labels_topic)
+
+    @property
+    def quality_score(self) -> str:
+        return self.locations.checks("quality_score")
+
+    @property
     def observations(self) -> str:
         return self.locations.checks("observations")
 

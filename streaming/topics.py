@@ -51,3 +51,9 @@ def wait_for_topics(config: SeedstreamConfig, topics: list[str], every: float = 
             log.info(message)
             said = True
         time.sleep(every)
+
+
+
+def existing_topics(config: SeedstreamConfig, topics: list[str]) -> set[str]:
+    """Which of ``topics`` exist on the broker now."""
+    return set(asyncio.run(_partitions(config, topics)))

@@ -147,6 +147,10 @@ def test_backfill_then_available_now_equals_generate(
     log = (case.data_dir / "logs" / "streaming-progress.jsonl").read_text().splitlines()
     names = {line.get("name") for line in map(json.loads, log) if line["event"] == "progress"}
     assert {"silver", "checks", *(f"bronze-{topic.kafka_topic}" for topic in plan.topics)} <= names
+    # Without faults there is no label topic: its table is there, empty, and nothing is scored.
+    assert f"bronze-{plan.labels_topic}" not in names
+    assert table(spark, case, "bronze", plan.labels_topic).count() == 0
+    assert table(spark, case, "checks", "quality_score").count() == 0
 
 
 def test_events_removed_before_the_ground_truth_are_missing_and_a_second_run_supersedes_provisional(

@@ -30,7 +30,9 @@ def test_every_table_has_a_name_in_its_scenarios_layer_schema() -> None:
     assert named["main.identity_gold.outcome_metrics"] == "/d/delta/gold/outcome_metrics"
     assert named["main.identity_checks.interval_checks"] == "/d/delta/checks/interval_checks"
     assert named["main.identity_silver.quarantine"] == "/d/delta/silver/quarantine"
-    assert len(named) == 8 * 2 + 1 + 3 + 2
+    assert named["main.identity_bronze.fault_labels"] == "/d/delta/bronze/identity.fault-labels"
+    assert named["main.identity_checks.quality_score"] == "/d/delta/checks/quality_score"
+    assert len(named) == 8 * 2 + 1 + 3 + 2 + 2
     assert namespaces("fleet") == {
         "bronze": "fleet_bronze", "silver": "fleet_silver", "gold": "fleet_gold", "checks": "fleet_checks"
     }  # fmt: skip
