@@ -53,7 +53,6 @@ def wait_for_topics(config: SeedstreamConfig, topics: list[str], every: float = 
         time.sleep(every)
 
 
-
 def existing_topics(config: SeedstreamConfig, topics: list[str]) -> set[str]:
     """Which of ``topics`` exist on the broker now."""
     return set(asyncio.run(_partitions(config, topics)))

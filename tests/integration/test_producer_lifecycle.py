@@ -21,6 +21,8 @@ import pytest
 from producer.config import SeedstreamConfig
 from producer.engine.logs import LIBRARY_LINES_PER_WINDOW
 from producer.errors import SeedstreamError
+from producer.generation.fault_labels import label_topic
+from producer.generation.fault_settings import FAULT_KINDS
 from producer.stack.broker import LocalBroker, free_port
 from tests.fixtures.processes import ProcessFactory
 from tests.fixtures.runtime import SEEDSTREAM
@@ -30,6 +32,7 @@ from tests.integration.producer_support import (
     expected,
     producer_config,
     read_all,
+    read_topic,
     without_generation_time,
 )
 
@@ -69,8 +72,11 @@ def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records
     data_dir_factory: Callable[[str], Path],
     tmp_path: Path,
 ) -> None:
+    """With every fault kind on: the records (faulted ones included) and their labels come out as
+    ``generate`` makes them across the kill, so faults do not depend on restarts."""
     prefix = unique_name("kill") + "."
-    config = producer_config("base", kafka_bootstrap, prefix)
+    rates = {f"faults__{kind}__rate": 0.03 for kind in FAULT_KINDS}
+    config = producer_config("base", kafka_bootstrap, prefix, **rates)
     config_path = config_file(config, tmp_path)
     data_dir = data_dir_factory("producer")
     end = START + timedelta(hours=12)
@@ -91,6 +97,11 @@ def test_kill_9_mid_backfill_then_restart_publishes_exactly_the_expected_records
 
     _assert_published_exactly(config, START, end, tmp_path)
     assert _state(data_dir)["next_interval"] == "2025-11-08T12:00:00Z"
+    topic = label_topic("fleet").full_name(prefix)
+    labels = asyncio.run(read_topic(kafka_bootstrap, topic)).values
+    generated = (tmp_path / "generated" / f"{topic}.jsonl").read_bytes().splitlines()
+    assert Counter(labels) == Counter(generated)
+    assert {json.loads(label)["kind"] for label in labels} == set(FAULT_KINDS)
 
 
 def test_signals_pause_resume_and_sigterm_exit_0_with_state_saved(
