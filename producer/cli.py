@@ -577,13 +577,14 @@ def score(
     if as_json:
         console.print_json(json.dumps([each.as_json() for each in scores]))
     else:
-        table = Table(
-            "kind", "expected", "injected", "correct", "wrong reason", "missed", "pending",
-            "false pos.", "precision", "recall", title=f"fault score of {data_dir}",
-        )  # fmt: skip
+        table = Table(title=f"fault score of {data_dir}")
+        table.add_column("kind", no_wrap=True)
+        headings = ("injected", "correct", "wrong reason", "missed", "pending", "false pos.")
+        for heading in (*headings, "precision", "recall"):
+            table.add_column(heading, justify="right")
         for each in scores:
             table.add_row(
-                each.kind, each.expected, count(each.injected), count(each.correct), count(each.wrong_reason),
+                each.kind, count(each.injected), count(each.correct), count(each.wrong_reason),
                 count(each.missed), count(each.pending), count(each.false_positives), ratio(each.precision),
                 ratio(each.recall),
             )  # fmt: skip

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -41,18 +41,8 @@ FaultKind = Literal[
     "outside_interval",
     "drop",
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "late",
-    "out_of_order",
-    "duplicate",
-    "malformed_json",
-    "schema_violation",
-    "unknown_category",
-    "unknown_reference",
-    "reference_not_yet_valid",
-    "outside_interval",
-    "drop",
-)
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+"""The kinds in their fixed order (the order of :data:`FaultKind`)."""
 
 _RATE = Field(
     0.0, ge=0, le=1, description="Probability that an event record gets this fault.", examples=[0.02]

@@ -10,7 +10,7 @@ gives the same faults. The sidecar routes run on an engine whose dataset and pub
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -151,14 +151,6 @@ def test_recording_keeps_changes_another_process_recorded(tmp_path: Path) -> Non
 Client = Callable[..., httpx.AsyncClient]
 TOKEN = {"Authorization": "Bearer s3cret"}
 EMULATED = timedelta(seconds=5)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """An engine that was never run (emulated.5s: PT5S intervals, watermark PT5S)."""
-    built = Engine(make_config("emulated.5s", seed=7), tmp_path / "data")
-    yield built
-    built.log.close()
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -14,19 +13,10 @@ from pydantic import SecretStr
 from producer.config import ApiSettings, load_config
 from producer.engine.engine import Engine
 from producer.errors import BadInputError, SeedstreamError
-from producer.generation.testing import make_config
 from producer.sidecar.app import create_app
 from producer.sidecar.security import check_bind, is_loopback
 
 Client = Callable[..., httpx.AsyncClient]
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """An engine that was never run (no broker needed)."""
-    built = Engine(make_config("emulated.5s", seed=7), tmp_path / "data")
-    yield built
-    built.log.close()
 
 
 @pytest.fixture

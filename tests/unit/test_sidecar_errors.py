@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -18,7 +17,6 @@ from producer.errors import (
     NotStartedError,
     SeedstreamError,
 )
-from producer.generation.testing import make_config
 from producer.sidecar.app import ERRORS, create_app, error_status
 from producer.sidecar.models import ErrorResponse
 
@@ -36,14 +34,6 @@ RAISED: dict[str, Exception] = {
     "seedstream": SeedstreamError("some other user-facing failure; do this"),
     "bug": KeyError("internal detail"),
 }
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """An engine that was never run (no broker needed)."""
-    built = Engine(make_config("emulated.5s", seed=7), tmp_path / "data")
-    yield built
-    built.log.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ keep working.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ import producer.sidecar.control
 from producer.config import ApiSettings, load_config
 from producer.engine.engine import Engine
 from producer.errors import BadInputError
-from producer.generation.testing import make_config
 from producer.sidecar.app import create_app
 from producer.sidecar.security import split_host, split_origin
 
@@ -28,14 +27,6 @@ SIDECAR = "http://127.0.0.1:18000"
 ATTACKER = "http://attacker.example"
 SIMPLE_TEXT = {"Origin": ATTACKER, "Content-Type": "text/plain"}
 SIMPLE_FORM = {"Origin": ATTACKER, "Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """An engine that was never run (no broker needed)."""
-    built = Engine(make_config("emulated.5s", seed=7), tmp_path / "data")
-    yield built
-    built.log.close()
 
 
 @pytest.fixture
