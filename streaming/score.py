@@ -15,9 +15,11 @@ Inputs, all read by path from the tables a pipeline writes (ours, or any that wr
 
 What counts, per label (its ``expected`` outcome):
 
+- **pending**, whatever is expected, while the record is neither in silver nor quarantined and the
+  interval that published it has not been published yet (a ``late`` record's later interval) or has
+  no check yet (the pipeline may not have read it);
 - a quarantine reason (``late``, ``unparseable``, …): **correct** when the record was quarantined
   with that reason, **wrong reason** when with another, **missed** otherwise (accepted, or lost);
-  **pending** when it is a ``late`` record whose publishing interval has not been published yet;
 - ``accepted`` (``out_of_order``): correct when the record is in silver, wrong reason when quarantined;
 - ``dropped_as_duplicate``: correct when the record is in silver exactly once, wrong reason when
   quarantined, missed when twice (or lost);
@@ -156,7 +158,8 @@ def published_through(inputs: ScoreInputs) -> str | None:
 
 def label_outcomes(inputs: ScoreInputs, plan: PipelinePlan, through: str | None) -> DataFrame:
     """One row per label (not ``drop``): kind, expected, batch_id, ``scored_in`` (the interval whose
-    closing decides it: where the record was published) and ``outcome``."""
+    closing decides it: where the record was published), ``outcome`` and ``absence`` (1 − its rows in
+    silver)."""
     labels = inputs.labels.where(F.col("expected") != MISSING)
     ids = labels.select("topic", "record_id")
     silver_rows = [
@@ -177,8 +180,12 @@ def label_outcomes(inputs: ScoreInputs, plan: PipelinePlan, through: str | None)
         .groupBy("topic", "record_id")
         .agg(F.collect_set("reason").alias("reasons"))
     )
-    joined = labels.join(in_silver, ["topic", "record_id"], "left").join(
-        reasons, ["topic", "record_id"], "left"
+    checked = inputs.checks.select(F.col("batch_id").alias("scored_in")).distinct()
+    joined = (
+        labels.withColumn("scored_in", F.coalesce("published_batch_id", "batch_id"))
+        .join(in_silver, ["topic", "record_id"], "left")
+        .join(reasons, ["topic", "record_id"], "left")
+        .join(checked.withColumn("checked", F.lit(True)), "scored_in", "left")
     )
     silver = F.coalesce(F.col("in_silver"), F.lit(0))
     quarantined = F.coalesce(F.size("reasons"), F.lit(0)) > 0
@@ -186,13 +193,13 @@ def label_outcomes(inputs: ScoreInputs, plan: PipelinePlan, through: str | None)
     unpublished = F.col("published_batch_id").isNotNull() & (
         F.lit(through).isNull() | (F.col("published_batch_id") > F.lit(through))
     )
+    undecided = (silver == 0) & ~quarantined & (unpublished | F.col("checked").isNull())
     outcome = (
-        F.when(expected.isin(ACCEPTED, DUPLICATE) & quarantined, F.lit("wrong_reason"))
+        F.when(F.array_contains(F.coalesce(F.col("reasons"), F.array()), expected), F.lit("correct"))
+        .when(quarantined, F.lit("wrong_reason"))
+        .when(undecided, F.lit("pending"))
         .when(expected == ACCEPTED, F.when(silver >= 1, F.lit("correct")).otherwise(F.lit("missed")))
         .when(expected == DUPLICATE, F.when(silver == 1, F.lit("correct")).otherwise(F.lit("missed")))
-        .when(F.array_contains(F.coalesce(F.col("reasons"), F.array()), expected), F.lit("correct"))
-        .when(quarantined, F.lit("wrong_reason"))
-        .when(unpublished & (silver == 0), F.lit("pending"))
         .otherwise(F.lit("missed"))
     )
     return joined.select(
@@ -201,7 +208,7 @@ def label_outcomes(inputs: ScoreInputs, plan: PipelinePlan, through: str | None)
         "kind",
         "expected",
         "batch_id",
-        F.coalesce("published_batch_id", "batch_id").alias("scored_in"),
+        "scored_in",
         outcome.alias("outcome"),
         (F.lit(1) - silver).alias("absence"),
     )

@@ -1,6 +1,7 @@
 """The scorer on hand-made tables of a pipeline that gets things wrong: a wrong reason, a missed fault,
 an accepted duplicate, a clean record quarantined, records lost that nobody dropped, a late record
-not published yet and a drop whose interval has no check; per kind and per interval."""
+not published yet, records the pipeline may not have read and a drop whose interval has no check;
+per kind and per interval."""
 
 from __future__ import annotations
 
@@ -63,6 +64,8 @@ def scored(spark: SparkSession) -> tuple[Any, ScoreInputs]:
         _label("r7", "late", published=B4),  # B4 not published yet: pending
         _label("r8", "drop", batch_id=B3),  # B3 has no check yet: pending
         _label("r9", "out_of_order", batch_id=B2, published=B2),  # in silver: correct
+        _label("r10", "unknown_category", batch_id=B3, published=B3),  # nowhere, B3 unchecked: pending
+        _label("r11", "late", batch_id=B2, published=B2),  # nowhere, B2 checked: missed
     ]
     quarantine = [
         _quarantined("r1", "late"),
@@ -95,13 +98,13 @@ def test_each_outcome_is_counted_for_its_kind(scored: tuple[Any, ScoreInputs]) -
         s = scores[kind]
         return (s.injected, s.correct, s.wrong_reason, s.missed, s.pending, s.false_positives, s.flagged)
 
-    assert figures("late") == (1, 1, 0, 0, 1, 0, 2)  # r4's quarantine row also got `late`
-    assert scores["late"].precision == 0.5 and scores["late"].recall == 1.0
+    assert figures("late") == (2, 1, 0, 1, 1, 0, 2)  # r4's quarantine row also got `late`
+    assert scores["late"].precision == 0.5 and scores["late"].recall == 0.5
     assert figures("malformed_json") == (1, 0, 1, 0, 0, 0, 0)
     assert scores["malformed_json"].precision is None and scores["malformed_json"].recall == 0.0
     assert figures("schema_violation") == (0, 0, 0, 0, 0, 1, 2)  # r2 and the clean entity row
     assert scores["schema_violation"].precision == 0.0 and scores["schema_violation"].recall is None
-    assert figures("unknown_category") == (1, 0, 0, 1, 0, 0, 0)
+    assert figures("unknown_category") == (1, 0, 0, 1, 1, 0, 0)
     assert figures("out_of_order") == (2, 1, 1, 0, 0, None, None)
     assert figures("duplicate") == (1, 0, 0, 1, 0, None, None)
     assert figures("unknown_reference") == (0, 0, 0, 0, 0, 1, 1)

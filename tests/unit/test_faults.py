@@ -257,7 +257,7 @@ def test_generate_writes_the_fault_labels(tmp_path: Path) -> None:
     labels = [FaultLabel.model_validate_json(line) for line in lines]
     assert labels and {label.topic for label in labels} == {"fleet.driver-events"}
     descriptor = orjson.loads((tmp_path / "dataset.json").read_bytes())
-    assert descriptor["config"]["faults"]["late"] == {"rate": 0.03, "delay": ["PT10S", "PT20S"]}
+    assert descriptor["config"]["faults"]["late"] == {"rate": 0.03, "delay": ["PT40S", "PT1M"]}
 
 
 @pytest.mark.parametrize(
