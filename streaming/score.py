@@ -367,10 +367,30 @@ def score_tables(spark: SparkSession, tables: Tables, labels_file: str | None = 
     return kind_scores(per_kind(inputs_from(spark, tables, labels_file), tables.plan).collect())
 
 
+def restricted(inputs: ScoreInputs, intervals: list[str]) -> ScoreInputs:
+    """``inputs`` cut down to what the counts of ``intervals`` depend on: their labels (by interval or
+    by publishing interval), and the silver rows and checks of those labels' intervals (Delta skips
+    files by ``batch_id``), so scoring a closed interval does not read the whole run."""
+    labels = inputs.labels.where(
+        F.col("batch_id").isin(intervals) | F.coalesce("published_batch_id", "batch_id").isin(intervals)
+    )
+    batches = sorted({row[0] for row in labels.select("batch_id").distinct().collect()} | set(intervals))
+    in_batches = F.col("batch_id").isin(batches)
+    return ScoreInputs(
+        labels=labels,
+        silver={name: frame.where(in_batches) for name, frame in inputs.silver.items()},
+        quarantine=inputs.quarantine,
+        checks=inputs.checks.where(in_batches),
+        truth=inputs.truth,
+    )
+
+
 def interval_rows(inputs: ScoreInputs, plan: PipelinePlan, intervals: list[str]) -> DataFrame:
     """``checks/quality_score`` rows for the ``intervals`` just closed."""
     expected = F.create_map(*[F.lit(x) for pair in EXPECTED.items() for x in pair])
-    scored = per_kind(inputs, plan, by_interval=True).where(F.col("batch_id").isin(intervals))
+    scored = per_kind(restricted(inputs, intervals), plan, by_interval=True).where(
+        F.col("batch_id").isin(intervals)
+    )
     return scored.select(
         "batch_id",
         "kind",

@@ -74,11 +74,11 @@ def scored(spark: SparkSession) -> tuple[Any, ScoreInputs]:
         _quarantined("c1", "unknown_reference", batch_id=B2),  # a clean record
         {"reason": "schema_violation", "source_topic": "fleet.companies", "raw_value": '{"company_id":"x"'},
     ]
-    silver = [("r3",), ("r5",), ("r5",), ("r9",), ("c2",)]
+    silver = [("r3", B1), ("r5", B1), ("r5", B1), ("r9", B2), ("c2", B2)]
     checks = [_check(B1, 10, 5, provisional=True), _check(B1, 10, 5), _check(B2, 5, 5, provisional=True)]
     inputs = ScoreInputs(
         labels=spark.createDataFrame(labels),
-        silver={EVENTS: spark.createDataFrame(silver, "event_id string")},
+        silver={EVENTS: spark.createDataFrame(silver, "event_id string, batch_id string")},
         quarantine=spark.createDataFrame(quarantine),
         checks=spark.createDataFrame(
             checks,
