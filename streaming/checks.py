@@ -43,7 +43,6 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from streaming.cleaned import CLEANED, CleanMarkers, is_marker_row
-from streaming.score import QualityScoreWriter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
 
     from streaming.catalog import Names
     from streaming.contract import PipelinePlan
+    from streaming.score import QualityScoreWriter
     from streaming.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -229,6 +229,7 @@ class CheckWriter:
     cleans: CleanMarkers | None = None
     names: Names | None = None
     scores: QualityScoreWriter | None = None
+    """Scores the closed intervals against the fault labels (when the job lands a label topic)."""
 
     def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
         if not self.writer_id:
@@ -236,8 +237,6 @@ class CheckWriter:
         if self.cleans is None:
             self.cleans = CleanMarkers(self.spark, self.tables.observations)
             self.cleans.start()
-        if self.scores is None:
-            self.scores = QualityScoreWriter(self.spark, self.tables, self.writer_id)
         rows = statuses(batch, provisional=False).persist()
         try:
             collected = rows.collect()
@@ -260,7 +259,8 @@ class CheckWriter:
                 )
             self.log.record(interval_summaries(collected))
             refresh_gold(self.spark, self.plan, self.tables, self.names)
-            self.scores(intervals, micro_batch_id)
+            if self.scores is not None:
+                self.scores(intervals, micro_batch_id, self.writer_id)
         finally:
             rows.unpersist()
 

@@ -50,6 +50,7 @@ from streaming.bronze import to_bronze
 from streaming.contract import plan_for
 from streaming.create import create_tables
 from streaming.router import routed, watermarked
+from streaming.score import QualityScoreWriter
 from streaming.silver import SilverWriter
 from streaming.tables import Tables
 from streaming.topics import existing_topics, wait_for_topics
@@ -153,6 +154,19 @@ class Pipeline:
             reader = reader.option("maxOffsetsPerTrigger", cap)
         return reader.load()
 
+    def _labels_now(self) -> DataFrame:
+        """The label topic as it is now (committed records), read in batch."""
+        return (
+            self.spark.read.format("kafka")
+            .options(**spark_kafka_options(self.config.kafka))
+            .option("subscribe", self.plan.labels_topic)
+            .option("startingOffsets", "earliest")
+            .option("endingOffsets", "latest")
+            .option("kafka.isolation.level", "read_committed")
+            .load()
+            .select("value")
+        )
+
     def count(self, topic_name: str) -> int:
         """The partition count of the scenario topic ``topic_name``."""
         assert self.partitions is not None
@@ -234,6 +248,7 @@ class Pipeline:
             self.log,
             checks.has_provisional(self.spark, self.tables),
             names=self.names,
+            scores=QualityScoreWriter(self.spark, self.tables, self._labels_now) if self.labels else None,
         )
         writer = (
             checks.streaming_checks(

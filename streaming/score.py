@@ -55,7 +55,7 @@ from producer.generation.fault_labels import EXPECTED
 from producer.generation.fault_settings import FAULT_KINDS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from pyspark.sql import Column, DataFrame, SparkSession
 
@@ -106,20 +106,30 @@ def read_labels(spark: SparkSession, tables: Tables, labels_file: str | None = N
                                 f"<scenario>.fault-labels.jsonl)")  # fmt: skip
         labels = spark.read.schema(LABEL_SCHEMA).json(labels_file)
     else:
-        raw = spark.read.format("delta").load(tables.labels)
-        labels = raw.select(F.from_json("value", LABEL_SCHEMA).alias("label")).select("label.*")
+        labels = parsed_labels(spark.read.format("delta").load(tables.labels))
     return labels.where(F.col("record_id").isNotNull()).dropDuplicates(["topic", "record_id", "kind"])
 
 
-def inputs_from(spark: SparkSession, tables: Tables, labels_file: str | None = None) -> ScoreInputs:
-    """The score's inputs read from ``tables`` (by path)."""
+def parsed_labels(raw: DataFrame) -> DataFrame:
+    """Label records (a ``value`` column of JSON text: bronze, or a Kafka read) → label columns, one
+    row per (topic, record id, kind)."""
+    labels = raw.select(F.from_json(F.col("value").cast("string"), LABEL_SCHEMA).alias("label")).select(
+        "label.*"
+    )
+    return labels.where(F.col("record_id").isNotNull()).dropDuplicates(["topic", "record_id", "kind"])
+
+
+def inputs_from(
+    spark: SparkSession, tables: Tables, labels_file: str | None = None, labels: DataFrame | None = None
+) -> ScoreInputs:
+    """The score's inputs read from ``tables`` (by path); the labels from ``labels`` when given."""
 
     def delta(path: str) -> DataFrame:
         return spark.read.format("delta").load(path)
 
     plan = tables.plan
     return ScoreInputs(
-        labels=read_labels(spark, tables, labels_file),
+        labels=labels if labels is not None else read_labels(spark, tables, labels_file),
         silver={topic.name: delta(tables.silver(topic)) for topic in plan.of_role("events")},
         quarantine=delta(tables.quarantine),
         checks=delta(tables.checks),
@@ -133,8 +143,9 @@ def _id_in_payload(raw: Column, field: str) -> Column:
 
 
 def _quarantined(inputs: ScoreInputs, plan: PipelinePlan) -> DataFrame:
-    """Quarantine rows as (topic, record_id, batch_id, reason): the scenario topic name for the Kafka
-    topic, the record id and interval read from the raw payload (empty when not readable)."""
+    """Quarantined records as (topic, record_id, batch_id, reason): the scenario topic name for the
+    Kafka topic, the record id and interval read from the raw payload (empty when not readable: a
+    truncated payload keeps its id but loses ``batch_id``, the last field)."""
     topic: Column = F.lit(None).cast("string")
     record_id: Column = F.lit("")
     for each in plan.topics:
@@ -142,11 +153,18 @@ def _quarantined(inputs: ScoreInputs, plan: PipelinePlan) -> DataFrame:
         is_topic = F.col("source_topic") == F.lit(each.kafka_topic)
         topic = F.when(is_topic, F.lit(each.name)).otherwise(topic)
         record_id = F.when(is_topic, _id_in_payload(F.col("raw_value"), field)).otherwise(record_id)
-    return inputs.quarantine.select(
+    rows = inputs.quarantine.select(
         F.coalesce(topic, F.col("source_topic")).alias("topic"),
         record_id.alias("record_id"),
         F.regexp_extract("raw_value", '"batch_id":"([^"]*)"', 1).alias("batch_id"),
         "reason",
+    )
+    # A record quarantined twice (republished after a producer restart) counts once.
+    readable = F.col("record_id") != ""
+    return (
+        rows.where(readable)
+        .dropDuplicates(["topic", "record_id", "reason"])
+        .unionByName(rows.where(~readable))
     )
 
 
@@ -180,7 +198,7 @@ def label_outcomes(inputs: ScoreInputs, plan: PipelinePlan, through: str | None)
         .groupBy("topic", "record_id")
         .agg(F.collect_set("reason").alias("reasons"))
     )
-    checked = inputs.checks.select(F.col("batch_id").alias("scored_in")).distinct()
+    checked = _checked(inputs).select(F.col("batch_id").alias("scored_in"))
     joined = (
         labels.withColumn("scored_in", F.coalesce("published_batch_id", "batch_id"))
         .join(in_silver, ["topic", "record_id"], "left")
@@ -214,27 +232,50 @@ def label_outcomes(inputs: ScoreInputs, plan: PipelinePlan, through: str | None)
     )
 
 
-def _shortfalls(inputs: ScoreInputs) -> DataFrame:
-    """Per (batch_id, topic) with a check: expected − observed, from the final check when there is one."""
-    rows = inputs.checks.where(F.col("expected").isNotNull() & (F.col("status") != F.lit("cleaned")))
-    per_field = rows.groupBy("batch_id", "topic", "provisional", "category_field").agg(
-        F.sum(F.col("expected") - F.col("observed")).alias("shortfall")
+def _checked(inputs: ScoreInputs) -> DataFrame:
+    """The intervals (``batch_id``) with a check that can be judged: none of its rows ``cleaned`` (a
+    producer clean may have emptied it)."""
+    return (
+        inputs.checks.groupBy("batch_id")
+        .agg(F.max(F.col("status") == F.lit("cleaned")).alias("cleaned"))
+        .where(~F.col("cleaned"))
+        .select("batch_id")
     )
-    per_check = per_field.groupBy("batch_id", "topic", "provisional").agg(
-        F.max("shortfall").alias("shortfall")
+
+
+def _shortfalls(inputs: ScoreInputs) -> DataFrame:
+    """Per (batch_id, topic) with a check that has ground truth: expected − observed, from the final
+    check when there is one. Each category field's rows are summed with a category without ground
+    truth expecting 0 (an accepted record moved to an unknown category is then not short), and the
+    fields agree, so the largest is taken (the total when the ground truth declares one)."""
+    rows = inputs.checks.join(_checked(inputs), "batch_id", "left_semi")
+    per_field = rows.groupBy("batch_id", "topic", "provisional", "category_field").agg(
+        F.sum(F.coalesce(F.col("expected"), F.lit(0)) - F.col("observed")).alias("shortfall"),
+        F.max(F.col("expected").isNotNull()).alias("has_truth"),
+    )
+    per_check = (
+        per_field.where("has_truth")
+        .groupBy("batch_id", "topic", "provisional")
+        .agg(F.max("shortfall").alias("shortfall"))
     )
     return per_check.groupBy("batch_id", "topic").agg(F.min_by("shortfall", "provisional").alias("shortfall"))
 
 
-def drop_outcomes(inputs: ScoreInputs, outcomes: DataFrame) -> DataFrame:
+def drop_outcomes(inputs: ScoreInputs, outcomes: DataFrame, clean: DataFrame) -> DataFrame:
     """Per (batch_id, topic) with drops or a check: drops caught, missed and pending, and records lost
-    beyond the drops (false positives of ``drop``)."""
+    beyond the drops (false positives of ``drop``). The labelled records and the ``clean`` records
+    the pipeline quarantined (already false positives of their reason) explain part of the shortfall."""
     drops = (
         inputs.labels.where(F.col("expected") == MISSING)
         .groupBy("batch_id", "topic")
         .agg(F.count(F.lit(1)).alias("drops"))
     )
-    explained = outcomes.groupBy("batch_id", "topic").agg(F.sum("absence").alias("explained"))
+    explained = (
+        outcomes.select("batch_id", "topic", "absence")
+        .unionByName(clean.select("batch_id", "topic", F.lit(1).alias("absence")))
+        .groupBy("batch_id", "topic")
+        .agg(F.sum("absence").alias("explained"))
+    )
     joined = (
         _shortfalls(inputs)
         .join(drops, ["batch_id", "topic"], "full")
@@ -284,7 +325,24 @@ def per_kind(inputs: ScoreInputs, plan: PipelinePlan, by_interval: bool = False)
             missed=outcome_is("missed"),
             pending=outcome_is("pending"),
         )
-        drops = drop_outcomes(inputs, outcomes).withColumn("kind", F.lit("drop"))
+        quarantined = (
+            _quarantined(inputs, plan).withColumn("kind", _kind_of_reason()).where(F.col("kind").isNotNull())
+        )
+        labelled_ids = inputs.labels.select(
+            "topic", "record_id", F.coalesce("published_batch_id", "batch_id").alias("scored_in")
+        ).dropDuplicates(["topic", "record_id"])
+        clean = quarantined.join(labelled_ids, ["topic", "record_id"], "left_anti")
+        # A labelled record's quarantine counts in the interval that decides its label, like its
+        # outcome; a clean one in the interval its payload names.
+        attributed = (
+            quarantined.join(labelled_ids, ["topic", "record_id"], "left")
+            .withColumn("batch_id", F.coalesce("scored_in", "batch_id"))
+            .drop("scored_in")
+        )
+        event_topics = [topic.name for topic in plan.of_role("events")]
+        drops = drop_outcomes(inputs, outcomes, clean.where(F.col("topic").isin(event_topics))).withColumn(
+            "kind", F.lit("drop")
+        )
         dropped = counted(
             drops,
             injected=F.col("caught") + F.col("missed"),
@@ -294,14 +352,10 @@ def per_kind(inputs: ScoreInputs, plan: PipelinePlan, by_interval: bool = False)
             false_positives=F.col("lost"),
             flagged=F.col("caught") + F.col("lost"),
         )
-        quarantined = (
-            _quarantined(inputs, plan).withColumn("kind", _kind_of_reason()).where(F.col("kind").isNotNull())
-        )
         if by_interval:
-            quarantined = quarantined.where(F.col("batch_id") != "")
-        labelled_ids = inputs.labels.select("topic", "record_id").distinct()
-        clean = quarantined.join(labelled_ids, ["topic", "record_id"], "left_anti")
-        flagged = counted(quarantined, flagged=F.lit(1))
+            attributed = attributed.where(F.col("batch_id") != "")
+            clean = clean.where(F.col("batch_id") != "")
+        flagged = counted(attributed, flagged=F.lit(1))
         false_positives = counted(clean, false_positives=F.lit(1))
         total = reduce(lambda a, b: a.unionByName(b), [labelled, dropped, flagged, false_positives])
         return total.groupBy(*keys).agg(*[F.sum(name).alias(name) for name in COUNTS])
@@ -402,25 +456,30 @@ def interval_rows(inputs: ScoreInputs, plan: PipelinePlan, intervals: list[str])
 
 @dataclass
 class QualityScoreWriter:
-    """Appends ``checks/quality_score`` rows for the intervals each checks micro-batch closed, once
-    the label table has any label (until then there is nothing to score), exactly once per
-    micro-batch (Delta's ``txnAppId``/``txnVersion``)."""
+    """Appends ``checks/quality_score`` rows for the intervals each checks micro-batch closed, exactly
+    once per micro-batch (Delta's ``txnAppId``/``txnVersion``), while the label topic holds labels.
+
+    The labels come from Kafka (``read_labels``: a batch read of the label topic), not from its bronze
+    table: an interval's labels are committed with (before) its ground truth, so they are all there
+    once the watermark closes it, while the bronze query lands them on its own, slower trigger."""
 
     spark: SparkSession
     tables: Tables
-    writer_id: str
-    active: bool = False
+    read_labels: Callable[[], DataFrame]
 
-    def __call__(self, intervals: list[str], micro_batch_id: int) -> None:
+    def __call__(self, intervals: list[str], micro_batch_id: int, writer_id: str) -> None:
         if not intervals:
             return
-        if not self.active:
-            self.active = bool(self.spark.read.format("delta").load(self.tables.labels).limit(1).count())
-            if not self.active:
+        labels = parsed_labels(self.read_labels()).persist()
+        try:
+            if not labels.limit(1).count():
                 return
-        rows = interval_rows(inputs_from(self.spark, self.tables), self.tables.plan, intervals)
-        (
-            rows.write.format("delta").mode("append")
-            .option("txnAppId", f"{self.writer_id}:quality_score").option("txnVersion", micro_batch_id)
-            .save(self.tables.quality_score)
-        )  # fmt: skip
+            inputs = inputs_from(self.spark, self.tables, labels=labels)
+            (
+                interval_rows(inputs, self.tables.plan, intervals)
+                .write.format("delta").mode("append")
+                .option("txnAppId", f"{writer_id}:quality_score").option("txnVersion", micro_batch_id)
+                .save(self.tables.quality_score)
+            )  # fmt: skip
+        finally:
+            labels.unpersist()
