@@ -38,13 +38,13 @@ ABSENT = {"late", "malformed_json", "schema_violation", "unknown_category", "unk
 
 
 def _faulted_preset(directory: Path) -> Path:
-    """``small`` with every kind at 4 %. A late record comes 45–60 minutes after its event time, and
-    each micro-batch reads 15 records per event partition (~9 minutes of events), so the watermark
+    """``small`` with every kind at 4 %. A late record comes 50–60 minutes after its event time, and
+    each micro-batch reads 22 records per event partition (~13 minutes of events), so the watermark
     (one interval behind) has passed a late record when it is read, whatever the two partitions'
     skew; out-of-order records and duplicates come within a minute."""
     preset = yaml.safe_load((Path(__file__).parents[2] / "configs" / "small.yaml").read_text())
     preset["faults"] = {kind: {"rate": RATE} for kind in FAULT_KINDS}
-    preset["faults"]["late"]["delay"] = ["PT45M", "PT60M"]
+    preset["faults"]["late"]["delay"] = ["PT50M", "PT60M"]
     path = directory / "small.faults.yaml"
     path.write_text(yaml.safe_dump(preset))
     return path
@@ -62,7 +62,7 @@ def test_every_fault_kind_is_caught_with_its_reason_and_scored(
         data_dir_factory("faults"),
         unique_name("fs") + ".",
         preset=str(_faulted_preset(tmp_path)),
-        streaming__max_offsets_per_trigger=30,
+        streaming__max_offsets_per_trigger=44,
     )
     produce_backfill(case, INTERVALS)
     run_stream(case.config, case.data_dir, available_now=True, spark=spark)
