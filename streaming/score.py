@@ -104,10 +104,8 @@ def read_labels(spark: SparkSession, tables: Tables, labels_file: str | None = N
         if not Path(labels_file).is_file():
             raise BadInputError(f"--labels {labels_file}: no such file (seedstream generate writes "
                                 f"<scenario>.fault-labels.jsonl)")  # fmt: skip
-        labels = spark.read.schema(LABEL_SCHEMA).json(labels_file)
-    else:
-        labels = parsed_labels(spark.read.format("delta").load(tables.labels))
-    return labels.where(F.col("record_id").isNotNull()).dropDuplicates(["topic", "record_id", "kind"])
+        return _distinct_labels(spark.read.schema(LABEL_SCHEMA).json(labels_file))
+    return parsed_labels(spark.read.format("delta").load(tables.labels))
 
 
 def parsed_labels(raw: DataFrame) -> DataFrame:
@@ -116,6 +114,12 @@ def parsed_labels(raw: DataFrame) -> DataFrame:
     labels = raw.select(F.from_json(F.col("value").cast("string"), LABEL_SCHEMA).alias("label")).select(
         "label.*"
     )
+    return _distinct_labels(labels)
+
+
+def _distinct_labels(labels: DataFrame) -> DataFrame:
+    """Labels without a record id dropped, one row per (topic, record id, kind): the label topic may
+    hold a label twice (a republished interval)."""
     return labels.where(F.col("record_id").isNotNull()).dropDuplicates(["topic", "record_id", "kind"])
 
 
