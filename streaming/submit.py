@@ -110,12 +110,17 @@ def _log_to_file(path: Path | None) -> None:
     the terminal)."""
     handler: logging.Handler = logging.FileHandler(path) if path is not None else logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("streaming", "py4j", "aiokafka", "asyncio"):
+    for name in ("streaming", "py4j", "pyspark", "aiokafka", "asyncio"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.propagate = False
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO if name == "streaming" else logging.WARNING)
+    root = logging.getLogger()
+    if not root.handlers:
+        # Without a handler, Python's last resort prints a record's traceback to the terminal: e.g.
+        # pyspark's Ctrl-C handler logging a failed cancelAllJobs while the JVM goes away.
+        root.addHandler(handler)
 
 
 @contextmanager

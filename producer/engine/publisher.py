@@ -10,6 +10,7 @@ any moment resumes at the first interval Kafka does not hold. The run modes
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -61,6 +62,9 @@ class IntervalPublisher:
         self.connect_timeout = connect_timeout
         self.length = factory.length
         self._sink: KafkaSink | None = None
+        self.publishing = asyncio.Lock()
+        """Held while an interval is published: the sidecar's clean waits for it (its deletion and
+        marker must not interleave with an interval's transaction)."""
 
     # -- the sink and the topics ------------------------------------------------------------------
 
@@ -233,6 +237,10 @@ class IntervalPublisher:
     async def publish_interval(self, interval_start: datetime) -> IntervalOutput:
         """Publish one interval, after its older entities: its new entities, its events, its fault
         labels and its ground truth in one transaction (in order with a plain sink); then record it."""
+        async with self.publishing:
+            return await self._publish_interval(interval_start)
+
+    async def _publish_interval(self, interval_start: datetime) -> IntervalOutput:
         await self.publish_older_entities(interval_start)
         factory = self.factory
         output = self.interval_output(interval_start)

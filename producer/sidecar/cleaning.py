@@ -115,6 +115,24 @@ async def clean(engine: Engine) -> CleanReport:
     Raises:
         SeedstreamError: when Kafka fails (files are then left alone, so a retry can finish the job).
     """
+    publisher = engine.publisher
+    if publisher is None:
+        return await _clean(engine)
+    # A pause takes effect between intervals: wait for the interval being published, if any.
+    try:
+        await asyncio.wait_for(publisher.publishing.acquire(), MARKER_TIMEOUT)
+    except TimeoutError:
+        raise SeedstreamError(
+            f"the interval being published was not acknowledged within {MARKER_TIMEOUT:.0f} s: "
+            "check that the broker runs, then clean again"
+        ) from None
+    try:
+        return await _clean(engine)
+    finally:
+        publisher.publishing.release()
+
+
+async def _clean(engine: Engine) -> CleanReport:
     report = CleanReport()
     specs = (*engine.scenario.topics(), label_topic(engine.scenario.name))  # labels of earlier runs too
     topics = [layout.name for layout in topic_layouts(specs, engine.config.kafka)]

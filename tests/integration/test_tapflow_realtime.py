@@ -91,7 +91,9 @@ async def test_pause_clean_resume_reinitialises_every_tapflow_topic(
     try:
         await wait_for_async(lambda: engine.state.intervals_published >= 2, 60, "two intervals")
         assert (await client.post("/api/pause")).status_code == 200
-        cleaned = (await client.post("/api/clean")).json()
+        response = await client.post("/api/clean")
+        assert response.status_code == 200, response.text
+        cleaned = response.json()
         names = get_scenario("tapflow").topic_names(config.kafka.topic_prefix).all_names()
         assert set(cleaned["deleted_records"]) == set(names.values())
         emptied = await read_every_topic(config)

@@ -1,11 +1,18 @@
-"""Clean never touches a path outside the data dir, symlinks included."""
+"""Clean never touches a path outside the data dir, symlinks included, and waits for the interval
+being published."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from producer.engine.engine import Engine
+from producer.errors import SeedstreamError
 from producer.generation.testing import make_config
+from producer.sidecar import cleaning
 from producer.sidecar.cleaning import CleanReport, generated_files, remove_files
 
 
@@ -74,3 +81,36 @@ def test_a_data_dir_given_through_a_symlink_still_works(tmp_path: Path) -> None:
     report = CleanReport()
     remove_files([alias / "producer" / "state.json"], alias, report)
     assert report.deleted_files == [str(alias / "producer" / "state.json")]
+
+
+async def test_clean_waits_for_the_interval_being_published(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pause takes effect between intervals: clean must not delete (nor send its marker inside)
+    while an interval's transaction is still open, or the two transactions collide."""
+    events: list[str] = []
+
+    async def fake_clean(engine: object) -> CleanReport:
+        events.append("clean")
+        return CleanReport()
+
+    monkeypatch.setattr(cleaning, "_clean", fake_clean)
+    publisher = SimpleNamespace(publishing=asyncio.Lock())
+    engine = SimpleNamespace(publisher=publisher)
+    await publisher.publishing.acquire()
+    task = asyncio.create_task(cleaning.clean(engine))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    assert events == [] and not task.done()
+    events.append("interval published")
+    publisher.publishing.release()
+    await asyncio.wait_for(task, 5)
+    assert events == ["interval published", "clean"]
+    assert not publisher.publishing.locked()
+
+
+async def test_clean_gives_up_with_one_line_when_the_interval_never_finishes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cleaning, "MARKER_TIMEOUT", 0.05)
+    publisher = SimpleNamespace(publishing=asyncio.Lock())
+    await publisher.publishing.acquire()
+    with pytest.raises(SeedstreamError, match="not acknowledged within .* clean again"):
+        await cleaning.clean(SimpleNamespace(publisher=publisher))  # type: ignore[arg-type]
