@@ -219,16 +219,21 @@ class Pipeline:
         inputs = [
             watermarked(
                 parse(
-                    kafka_rows(self._kafka([topic.kafka_topic], capped=True, partition=partition)), self.plan
+                    kafka_rows(self._kafka([topic.kafka_topic], capped=True, partition=partition)),
+                    self.plan,
+                    [topic],
                 ),
                 delay,
             )
             for topic in self.plan.of_role("events")
             for partition in range(self.count(topic.name))
         ]
-        rest = [t.kafka_topic for t in self.plan.topics if t.role in ("entities", "ground_truth")]
-        inputs.append(parse(kafka_rows(self._kafka(rest, capped=False)), self.plan))
-        return routed(reduce(lambda a, b: a.unionByName(b), inputs))
+        rest = [t for t in self.plan.topics if t.role in ("entities", "ground_truth")]
+        inputs.append(
+            parse(kafka_rows(self._kafka([t.kafka_topic for t in rest], capped=False)), self.plan, rest)
+        )
+        # Each source parses only its own topics; the others' typed columns are null in its rows.
+        return routed(reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), inputs))
 
     def start_silver(self, available_now: bool) -> StreamingQuery:
         writer = (

@@ -139,6 +139,12 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         # and hash builds at once (parallel table writes), and whole 64 MB pages exhausted the 2 GB
         # heap on the identity preset's entity backlog.
         "spark.buffer.pageSize": "8m",
+        # Generated code is compiled once per distinct text: without the stage id in the class name
+        # the same pipeline in another plan (each micro-batch's foreachBatch actions, each source)
+        # reuses the class, and a cache larger than the default 100 keeps the job's classes (it
+        # compiles ~300 distinct ones; evicted ones were compiled again every micro-batch).
+        "spark.sql.codegen.useIdInClassName": "false",
+        "spark.sql.codegen.cache.maxEntries": "1000",
     }
     if settings.master.startswith("local"):
         conf["spark.pyspark.python"] = sys.executable

@@ -34,6 +34,8 @@ from streaming.contract import INTERVAL_FIELD, PipelinePlan, TopicPlan
 from streaming.schemas import CORRUPT_RECORD, ISO_INSTANT_PATTERN, FieldRule, allows_extra, parse_schema
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pyspark.sql import Column, DataFrame
 
 UNPARSEABLE = "unparseable"
@@ -228,7 +230,7 @@ def _control_checks(keys: Column) -> list[Check]:
     ]
 
 
-def _by_topic(plan: PipelinePlan, values: dict[int, Column], otherwise: Column) -> Column:
+def _by_topic(values: dict[int, Column], otherwise: Column) -> Column:
     """``values[_t]`` for the row's topic (a CASE: only that topic's expression is evaluated)."""
     result = otherwise
     for index in sorted(values, reverse=True):
@@ -236,22 +238,29 @@ def _by_topic(plan: PipelinePlan, values: dict[int, Column], otherwise: Column) 
     return result
 
 
-def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
+def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | None = None) -> DataFrame:
     """:func:`kafka_rows` output → the flat parsed frame (see the module docstring).
 
     Adds ``_t`` (the topic's index), ``_interval_start`` (events and ground truth), ``_event_time``
     and ``_record_id`` (events that passed every check here; null otherwise).
 
+    ``topics``: the topics ``rows`` can hold (default: all of the plan's). Only their parsing and
+    checks are generated, and only their typed columns are produced: a source of one topic pays
+    for one topic (code Spark generates, compiles and the JIT warms up once per plan, and a ``CASE``
+    per row), and :func:`~streaming.job.Pipeline.silver_frame` unions the sources by name, the
+    missing columns null. A row of a topic outside ``topics`` gets a null ``_t``.
+
     Built in stages, each a projection over the previous one's columns, so every derived value (the
     parsed struct, each typed field, the interval start, the index of the first failing check) is
     computed once per record.
     """
+    mine = list(plan.topics if topics is None else topics)
     value = F.col("value")
     topic_index: Column = F.lit(None).cast("int")
-    for topic in reversed(plan.topics):
+    for topic in reversed(mine):
         topic_index = F.when(F.col("topic") == topic.kafka_topic, F.lit(topic.index)).otherwise(topic_index)
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
-    raw = [f"_p{topic.index}" for topic in plan.topics]
+    raw = [f"_p{topic.index}" for topic in mine]
     base = [*LINEAGE, "key", "value", "_t", "_keys"]
     staged = rows.withColumn("_t", topic_index).select(
         *LINEAGE,
@@ -263,14 +272,16 @@ def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
             F.when(
                 F.col("_t") == topic.index, F.from_json(value, parse_schema(topic.spec.model), options)
             ).alias(f"_p{topic.index}")
-            for topic in plan.topics
+            for topic in mine
         ),
     )
-    control = (F.col("_t") == plan.ground_truth.index) & F.array_contains(F.col("_keys"), CONTROL_FIELD)
-    staged = staged.withColumn("_t", F.when(control, F.lit(CONTROL_INDEX)).otherwise(F.col("_t")))
+    truth = plan.ground_truth
+    if any(topic.index == truth.index for topic in mine):
+        control = (F.col("_t") == truth.index) & F.array_contains(F.col("_keys"), CONTROL_FIELD)
+        staged = staged.withColumn("_t", F.when(control, F.lit(CONTROL_INDEX)).otherwise(F.col("_t")))
     typed: list[Column] = []
     starts: dict[int, Column] = {}
-    for topic in plan.topics:
+    for topic in mine:
         record = F.col(f"_p{topic.index}")
         for rule in topic.rules:
             field = record[rule.name]
@@ -281,20 +292,21 @@ def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
             typed.append(field.alias(topic.column(rule.name)))
         if topic.role in ("events", "ground_truth"):
             starts[topic.index] = interval_start_of(record[INTERVAL_FIELD])
-    typed_names = [topic.column(rule.name) for topic in plan.topics for rule in topic.rules]
+    typed_names = [topic.column(rule.name) for topic in mine for rule in topic.rules]
     staged = staged.select(
-        *base, *raw, *typed, _by_topic(plan, starts, F.lit(None).cast("timestamp")).alias("_interval_start")
+        *base, *raw, *typed, _by_topic(starts, F.lit(None).cast("timestamp")).alias("_interval_start")
     )
     unparseable = value.isNull() | ~F.is_valid_utf8(value) | F.col("_keys").isNull()
     checks = {
         topic.index: [(unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object")]
         + _topic_checks(topic, F.col(f"_p{topic.index}"), F.col("_keys"), plan.interval)
-        for topic in plan.topics
+        for topic in mine
     }
-    checks[CONTROL_INDEX] = [
-        (unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object"),
-        *_control_checks(F.col("_keys")),
-    ]
+    if any(topic.index == truth.index for topic in mine):
+        checks[CONTROL_INDEX] = [
+            (unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object"),
+            *_control_checks(F.col("_keys")),
+        ]
     failing: dict[int, Column] = {}
     for index, topic_checks in checks.items():
         first: Column = F.lit(None).cast("int")
@@ -306,35 +318,36 @@ def parse(rows: DataFrame, plan: PipelinePlan) -> DataFrame:
         *raw,
         *typed_names,
         "_interval_start",
-        _by_topic(plan, failing, F.lit(None).cast("int")).alias("_fail"),
+        _by_topic(failing, F.lit(None).cast("int")).alias("_fail"),
     )
-    reasons: dict[int, Column] = {}
-    details: dict[int, Column] = {}
+    verdicts: dict[int, Column] = {}
+    none = F.lit(None).cast("string")
     for index, topic_checks in checks.items():
-        reason: Column = F.lit(None).cast("string")
-        detail: Column = F.lit(None).cast("string")
+        verdict: Column = F.struct(none.alias("reason"), none.alias("detail"))
         for number in reversed(range(len(topic_checks))):
             _, code, text = topic_checks[number]
             hit = F.col("_fail") == number
-            reason = F.when(hit, F.lit(code)).otherwise(reason)
-            detail = F.when(hit, text if not isinstance(text, str) else F.lit(text)).otherwise(detail)
-        reasons[index], details[index] = reason, detail
-    none = F.lit(None).cast("string")
+            found = F.struct(
+                F.lit(code).alias("reason"),
+                (text if not isinstance(text, str) else F.lit(text)).alias("detail"),
+            )
+            verdict = F.when(hit, found).otherwise(verdict)
+        verdicts[index] = verdict
     staged = staged.select(
         *base,
         *raw,
         *typed_names,
         "_interval_start",
-        _by_topic(plan, reasons, none).alias("reason"),
-        _by_topic(plan, details, none).alias("detail"),
-    )
+        _by_topic(verdicts, F.struct(none.alias("reason"), none.alias("detail"))).alias("_verdict"),
+        "_fail",
+    ).select(*base, *raw, *typed_names, "_interval_start", "_verdict.reason", "_verdict.detail", "_fail")
     event_time: Column = F.lit(None).cast("timestamp")
     record_id: Column = F.lit(None).cast("string")
-    valid = F.col("reason").isNull()
-    for topic in plan.of_role("events"):
-        mine = (F.col("_t") == topic.index) & valid
-        event_time = F.when(mine, F.col(topic.column(topic.time_field))).otherwise(event_time)
-        record_id = F.when(mine, F.col(topic.column(topic.id_field)).cast("string")).otherwise(record_id)
+    valid = F.col("_fail").isNull()
+    for topic in (t for t in mine if t.role == "events"):
+        accepted = (F.col("_t") == topic.index) & valid
+        event_time = F.when(accepted, F.col(topic.column(topic.time_field))).otherwise(event_time)
+        record_id = F.when(accepted, F.col(topic.column(topic.id_field)).cast("string")).otherwise(record_id)
     return staged.select(
         "_t",
         *LINEAGE,
