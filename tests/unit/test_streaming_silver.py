@@ -92,6 +92,16 @@ def test_bad_records_get_their_reason_and_a_detail_naming_the_field(spark: Spark
     assert verdicts(parsed(spark, values)) == [(reason, detail) for _, reason, detail in BAD_EVENTS]
 
 
+def test_unknown_field_test_is_not_fooled_by_a_repeated_key(spark: SparkSession) -> None:
+    """More keys than declared fields present flags a row only when one of them is undeclared."""
+    repeated = event()[:-1] + f', "event_id": "{EVENT["event_id"]}"}}'
+    extra_and_repeated = event(extra="field")[:-1] + f', "event_id": "{EVENT["event_id"]}"}}'
+    assert verdicts(parsed(spark, [repeated, extra_and_repeated])) == [
+        (None, None),
+        (validation.SCHEMA_VIOLATION, "unknown field extra"),
+    ]
+
+
 def test_ground_truth_rules_minimum_and_map_keys(spark: SparkSession) -> None:
     good = {
         "batch_id": "20251108T1215Z", "interval_start": "2025-11-08T12:15:00.000000Z",
@@ -306,3 +316,18 @@ def test_nullable_fields_arrays_dates_and_bounds_come_from_the_model(spark: Spar
     typed = validation.typed_rows(frame, topic).collect()[0]
     assert typed.start_date.isoformat() == campaign["start_date"]
     assert typed.channels == campaign["channels"]
+
+
+def test_a_source_of_one_topic_parses_as_the_whole_plan_does(spark: SparkSession) -> None:
+    """The silver query parses each event source with its own topic only: same verdicts and
+    values, and only that topic's typed columns."""
+    values = [event(), *(value for value, _, _ in BAD_EVENTS)]
+    rows = [("k", value, "fleet.driver-events", 0, offset, NOW) for offset, value in enumerate(values)]
+    kafka = validation.kafka_rows(spark.createDataFrame(rows, KAFKA_SCHEMA))
+    whole = validation.parse(kafka, PLAN)
+    alone = validation.parse(kafka, PLAN, [EVENTS])
+    assert verdicts(alone) == verdicts(whole)
+    assert {c for c in alone.columns if c.startswith("_c")} == {EVENTS.column(r.name) for r in EVENTS.rules}
+    shared = [c for c in alone.columns if c != "ingest_time"]
+    ordered = [frame.select(shared).orderBy("offset").collect() for frame in (alone, whole)]
+    assert ordered[0] == ordered[1]
