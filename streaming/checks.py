@@ -2,10 +2,10 @@
 
 The silver query appends, per micro-batch, observed counts of accepted events (per interval, event
 topic, category and Kafka partition) and expected counts from ground-truth records to
-``checks/observations``. The ``checks`` query reads that table as a stream, once per event topic
-and Kafka partition (its observed counts, each with ``withWatermark("event_time", delay +
-allowed_lateness)``, so Spark's global watermark is their minimum, mirroring the silver query's
-sources) and once for the ground truth (not watermarked: it runs ahead of the events and must not
+``checks/observations``. The ``checks`` query reads that table as one stream in branches: one per
+event topic and Kafka partition (its observed counts, each with ``withWatermark("event_time", delay
++ allowed_lateness)``, so Spark's global watermark is their minimum, mirroring the silver query's
+sources) and one for the ground truth (not watermarked: it runs ahead of the events and must not
 close intervals). It aggregates per ``window(event_time, interval)`` (intervals are aligned to the
 epoch like Spark's windows), event topic, category field and category in **append** mode: a group
 is emitted once, when Spark's watermark passes the window end, i.e. when every event partition's
@@ -144,18 +144,18 @@ def streaming_checks(
     watermarked per event topic and Kafka partition (``partitions``: event topic name → its
     partition count, as the silver query reads them) and aggregated."""
     close, _ = _seconds(plan)
-
-    def observations() -> DataFrame:
-        return spark.readStream.format("delta").load(observations_path).where(~is_marker_row())
-
+    # One source, several branches: Spark maps every occurrence of one streaming relation to one
+    # source (one offset and one Delta log read per micro-batch), while each branch keeps its own
+    # watermark. A source per branch made the checks query plan and fetch one per event partition.
+    observations = spark.readStream.format("delta").load(observations_path).where(~is_marker_row())
     observed = [
-        observations()
-        .where((F.col("topic") == topic.name) & (F.col("source_partition") == partition))
-        .withWatermark("event_time", close)
+        observations.where(
+            (F.col("topic") == topic.name) & (F.col("source_partition") == partition)
+        ).withWatermark("event_time", close)
         for topic in plan.of_role("events")
         for partition in range(partitions[topic.name])
     ]
-    truth = observations().where(F.col("shard").isNotNull())
+    truth = observations.where(F.col("shard").isNotNull())
     return aggregate(reduce(lambda a, b: a.unionByName(b), [*observed, truth]), plan)
 
 

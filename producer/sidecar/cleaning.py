@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from producer.engine.engine import Engine
-from producer.errors import SeedstreamError
+from producer.errors import KafkaUnavailableError, SeedstreamError
 from producer.generation.clock import interval_id
 from producer.generation.fault_labels import label_topic
 from producer.kafka.topics import topic_layouts
@@ -122,7 +122,7 @@ async def clean(engine: Engine) -> CleanReport:
     try:
         await asyncio.wait_for(publisher.publishing.acquire(), MARKER_TIMEOUT)
     except TimeoutError:
-        raise SeedstreamError(
+        raise KafkaUnavailableError(
             f"the interval being published was not acknowledged within {MARKER_TIMEOUT:.0f} s: "
             "check that the broker runs, then clean again"
         ) from None

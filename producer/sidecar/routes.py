@@ -201,6 +201,10 @@ async def resume(engine: EngineDep, control: ControlDep) -> ControlResult:
     responses={
         409: {"model": ErrorResponse, "description": "The producer is not paused."},
         502: {"model": ErrorResponse, "description": "Kafka refused or did not answer."},
+        503: {
+            "model": ErrorResponse,
+            "description": "The interval being published when the pause came was not acknowledged in time.",
+        },
     },
 )
 async def clean(control: ControlDep) -> CleanResult:
