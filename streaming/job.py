@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -327,7 +328,11 @@ class Pipeline:
     def run_available_now(self) -> int:
         """Drain Kafka into bronze and silver, close what the watermark closes, then check the rest
         provisionally. Returns the number of intervals checked provisionally."""
-        self._await(self.start(available_now=True))
+        queries = self.start(available_now=True)
+        # Names for the tables that exist now, off the critical path (the gold ones come at the end).
+        early = threading.Thread(target=self.names.ensure, name="register-tables", daemon=True)
+        early.start()
+        self._await(queries)
         self._await([self.start_checks(available_now=True)])
         provisional = checks.write_provisional(self.spark, self.plan, self.tables, self.log)
         checks.refresh_gold(self.spark, self.plan, self.tables, self.names)

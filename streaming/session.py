@@ -107,11 +107,17 @@ def _log_config_file(log_file: str | None = None) -> Path:
     return _config_file("log4j2.properties", _FILE_LOG4J2.format(path=log_file))
 
 
-JIT_OPTIONS = "-XX:-DontCompileHugeMethods"
-"""HotSpot leaves methods over 8,000 bytes of bytecode to the interpreter; the code Spark generates
-for the silver query's parse and checks is larger. Measured with ``bench/bench_streaming.py --hours
-4``: the silver micro-batch's route step 9 s → 7 s per 200,000 events, the whole job 170.7 s →
-161.2 s; the parse alone in batch 6.3 s → 3.0 s."""
+JVM_OPTIONS = "-XX:-DontCompileHugeMethods -XX:+UseParallelGC"
+"""HotSpot options of the driver and executors, measured with ``bench/bench_streaming.py``:
+
+- ``-XX:-DontCompileHugeMethods``: HotSpot leaves methods over 8,000 bytes of bytecode to the
+  interpreter; the code Spark generates for the silver query's parse and checks is larger. 4 h of
+  ``scaling``: the silver micro-batch's route step 9 s → 7 s per 200,000 events, the whole job
+  170.7 s → 161.2 s; the parse alone in batch 6.3 s → 3.0 s.
+- ``-XX:+UseParallelGC``: the throughput collector instead of G1, whose concurrent threads took
+  ~13 s of CPU in a 90 s run on 2 cores. 4 h of ``scaling``, ``seedstream stream --available-now``:
+  164.7 s with G1, 146.3 s with it; steady silver micro-batches ~8.5 s → ~7 s per 200,000 events.
+"""
 
 
 def spark_conf(settings: SparkSettings) -> dict[str, str]:
@@ -126,9 +132,9 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": settings.driver_memory,
         "spark.driver.extraJavaOptions": (
-            f"-Dlog4j2.configurationFile=file:{_log_config_file(settings.log_file)} {JIT_OPTIONS}"
+            f"-Dlog4j2.configurationFile=file:{_log_config_file(settings.log_file)} {JVM_OPTIONS}"
         ),
-        "spark.executor.extraJavaOptions": JIT_OPTIONS,
+        "spark.executor.extraJavaOptions": JVM_OPTIONS,
         "spark.databricks.delta.snapshotPartitions": str(max(settings.shuffle_partitions, 1)),
         "spark.sql.streaming.metricsEnabled": "true",
         "spark.sql.adaptive.enabled": "false",

@@ -286,7 +286,8 @@ def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | Non
         ),
     )
     truth = plan.ground_truth
-    if any(topic.index == truth.index for topic in mine):
+    with_truth = any(topic.index == truth.index for topic in mine)
+    if with_truth:
         control = (F.col("_t") == truth.index) & F.array_contains(F.col("_keys"), CONTROL_FIELD)
         staged = staged.withColumn("_t", F.when(control, F.lit(CONTROL_INDEX)).otherwise(F.col("_t")))
     typed: list[Column] = []
@@ -312,7 +313,7 @@ def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | Non
         + _topic_checks(topic, F.col(f"_p{topic.index}"), F.col("_keys"), plan.interval)
         for topic in mine
     }
-    if any(topic.index == truth.index for topic in mine):
+    if with_truth:
         checks[CONTROL_INDEX] = [
             (unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object"),
             *_control_checks(F.col("_keys")),
@@ -332,8 +333,9 @@ def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | Non
     )
     verdicts: dict[int, Column] = {}
     none = F.lit(None).cast("string")
+    passed = F.struct(none.alias("reason"), none.alias("detail"))
     for index, topic_checks in checks.items():
-        verdict: Column = F.struct(none.alias("reason"), none.alias("detail"))
+        verdict: Column = passed
         for number in reversed(range(len(topic_checks))):
             _, code, text = topic_checks[number]
             hit = F.col("_fail") == number
@@ -348,7 +350,7 @@ def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | Non
         *raw,
         *typed_names,
         "_interval_start",
-        _by_topic(verdicts, F.struct(none.alias("reason"), none.alias("detail"))).alias("_verdict"),
+        _by_topic(verdicts, passed).alias("_verdict"),
         "_fail",
     ).select(*base, *raw, *typed_names, "_interval_start", "_verdict.reason", "_verdict.detail", "_fail")
     event_time: Column = F.lit(None).cast("timestamp")
