@@ -102,9 +102,16 @@ def _config_file(name: str, text: str) -> Path:
 
 
 def _log_config_file(log_file: str | None = None) -> Path:
+    """The JVM's log4j2 configuration: the quiet one in the temp dir (one file, shared), or one that
+    writes to ``log_file``, kept beside it (a file per data dir; none left behind in the temp dir)."""
     if log_file is None:
         return _config_file("log4j2.properties", _QUIET_LOG4J2)
-    return _config_file("log4j2.properties", _FILE_LOG4J2.format(path=log_file))
+    path = Path(log_file).with_name("spark-log4j2.properties")
+    text = _FILE_LOG4J2.format(path=log_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
 
 
 JVM_OPTIONS = "-XX:-DontCompileHugeMethods -XX:+UseParallelGC"
