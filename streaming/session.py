@@ -114,20 +114,25 @@ def _log_config_file(log_file: str | None = None) -> Path:
     return path
 
 
-JVM_OPTIONS = "-XX:-DontCompileHugeMethods -XX:+UseParallelGC -XX:FreqInlineSize=100 -XX:MaxInlineLevel=6"
-"""HotSpot options of the driver and executors, measured with ``bench/bench_streaming.py``:
+JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
+"""HotSpot options of the driver and executors on any master: HotSpot leaves methods over 8,000
+bytes of bytecode to the interpreter, and the code Spark generates for the silver query's parse and
+checks is larger. Measured with ``bench/bench_streaming.py --hours 4``: the silver micro-batch's
+route step 9 s → 7 s per 200,000 events, the whole job 170.7 s → 161.2 s; the parse alone in batch
+6.3 s → 3.0 s."""
 
-- ``-XX:-DontCompileHugeMethods``: HotSpot leaves methods over 8,000 bytes of bytecode to the
-  interpreter; the code Spark generates for the silver query's parse and checks is larger. 4 h of
-  ``scaling``: the silver micro-batch's route step 9 s → 7 s per 200,000 events, the whole job
-  170.7 s → 161.2 s; the parse alone in batch 6.3 s → 3.0 s.
+LOCAL_JVM_OPTIONS = "-XX:+UseParallelGC -XX:FreqInlineSize=100 -XX:MaxInlineLevel=6"
+"""Added with a ``local[…]`` master, where one JVM on a few cores runs the driver, the tasks, the JIT
+and the collector (a cluster's executors keep their own settings). Measured on 2 cores with
+``seedstream stream --available-now`` over 4 h of ``scaling``:
+
 - ``-XX:+UseParallelGC``: the throughput collector instead of G1, whose concurrent threads took
-  ~13 s of CPU in a 90 s run on 2 cores. 4 h of ``scaling``, ``seedstream stream --available-now``:
-  164.7 s with G1, 146.3 s with it; steady silver micro-batches ~8.5 s → ~7 s per 200,000 events.
+  ~13 s of CPU in a 90 s run. 164.7 s with G1, 146.3 s with it; steady silver micro-batches
+  ~8.5 s → ~7 s per 200,000 events.
 - ``-XX:FreqInlineSize=100 -XX:MaxInlineLevel=6`` (JDK 17's defaults: 325 and 15): the JIT
-  compilers took ~68 s of CPU in a 90 s run on 2 cores (C2 54 s), beside ~40 s in Spark's tasks;
-  shallower inlining makes each C2 compile cheaper. Same 4 h job: 140.8 s with the defaults,
-  129.0 and 131.4 s with these, 134.2 and 135.0 s with 150 and 9, 137.4 s with 60 and 4.
+  compilers took ~68 s of CPU in a 90 s run (C2 54 s), beside ~40 s in Spark's tasks; shallower
+  inlining makes each C2 compile cheaper. 140.8 s with the defaults, 129.0 and 131.4 s with these,
+  134.2 and 135.0 s with 150 and 9, 137.4 s with 60 and 4.
 """
 
 
@@ -144,6 +149,7 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.driver.memory": settings.driver_memory,
         "spark.driver.extraJavaOptions": (
             f"-Dlog4j2.configurationFile=file:{_log_config_file(settings.log_file)} {JVM_OPTIONS}"
+            + (f" {LOCAL_JVM_OPTIONS}" if settings.master.startswith("local") else "")
         ),
         "spark.executor.extraJavaOptions": JVM_OPTIONS,
         "spark.databricks.delta.snapshotPartitions": str(max(settings.shuffle_partitions, 1)),

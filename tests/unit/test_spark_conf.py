@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from streaming.session import JVM_OPTIONS, SparkSettings, spark_conf
+from streaming.session import JVM_OPTIONS, LOCAL_JVM_OPTIONS, SparkSettings, spark_conf
 
 
 def _log_config(conf: dict[str, str]) -> Path:
@@ -15,11 +15,20 @@ def _log_config(conf: dict[str, str]) -> Path:
 
 
 def test_driver_and_executors_run_with_the_measured_jvm_options() -> None:
-    conf = spark_conf(SparkSettings(use_local_jars=False))
-    for option in JVM_OPTIONS.split():
-        assert option in conf["spark.driver.extraJavaOptions"].split()
-        assert option in conf["spark.executor.extraJavaOptions"].split()
-    assert "-XX:+UseParallelGC" in JVM_OPTIONS.split()
+    conf = spark_conf(SparkSettings(use_local_jars=False, master="local[2]"))
+    driver = conf["spark.driver.extraJavaOptions"].split()
+    for option in [*JVM_OPTIONS.split(), *LOCAL_JVM_OPTIONS.split()]:
+        assert option in driver
+    assert conf["spark.executor.extraJavaOptions"].split() == JVM_OPTIONS.split()
+    assert "-XX:+UseParallelGC" in driver
+
+
+def test_a_cluster_keeps_its_own_collector_and_inlining() -> None:
+    conf = spark_conf(SparkSettings(use_local_jars=False, master="spark://cluster:7077"))
+    driver = conf["spark.driver.extraJavaOptions"].split()
+    assert set(JVM_OPTIONS.split()) <= set(driver)
+    assert not set(LOCAL_JVM_OPTIONS.split()) & set(driver)
+    assert not set(LOCAL_JVM_OPTIONS.split()) & set(conf["spark.executor.extraJavaOptions"].split())
 
 
 def test_a_job_with_a_log_file_keeps_its_log_config_beside_it_not_in_the_temp_dir(tmp_path: Path) -> None:
