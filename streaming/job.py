@@ -292,6 +292,10 @@ class Pipeline:
             self.start_checks(available_now)
         return list(self.queries)
 
+    def register_tables_in_background(self) -> None:
+        """:meth:`register_tables` for the tables that exist now, off the queries' critical path."""
+        threading.Thread(target=self.register_tables, name="register-tables", daemon=True).start()
+
     def register_tables(self) -> None:
         """Register the tables by name (:mod:`streaming.catalog`); a failure is logged, not fatal."""
         names = self.names.ensure()
@@ -329,9 +333,7 @@ class Pipeline:
         """Drain Kafka into bronze and silver, close what the watermark closes, then check the rest
         provisionally. Returns the number of intervals checked provisionally."""
         queries = self.start(available_now=True)
-        # Names for the tables that exist now, off the critical path (the gold ones come at the end).
-        early = threading.Thread(target=self.names.ensure, name="register-tables", daemon=True)
-        early.start()
+        self.register_tables_in_background()  # the gold tables come at the end
         self._await(queries)
         self._await([self.start_checks(available_now=True)])
         provisional = checks.write_provisional(self.spark, self.plan, self.tables, self.log)

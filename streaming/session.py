@@ -93,12 +93,16 @@ class SparkSettings:
     """A data dir whose persistent metastore (Hive in Derby, :mod:`streaming.catalog`) the session uses."""
 
 
-def _config_file(name: str, text: str) -> Path:
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    path = Path(tempfile.gettempdir()) / f"seedstream-{os.getuid()}-{digest}-{name}"
+def _written(path: Path, text: str) -> Path:
+    """``path`` holding ``text`` (written only when it holds something else)."""
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+def _config_file(name: str, text: str) -> Path:
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return _written(Path(tempfile.gettempdir()) / f"seedstream-{os.getuid()}-{digest}-{name}", text)
 
 
 def _log_config_file(log_file: str | None = None) -> Path:
@@ -107,11 +111,8 @@ def _log_config_file(log_file: str | None = None) -> Path:
     if log_file is None:
         return _config_file("log4j2.properties", _QUIET_LOG4J2)
     path = Path(log_file).with_name("spark-log4j2.properties")
-    text = _FILE_LOG4J2.format(path=log_file)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
+    return _written(path, _FILE_LOG4J2.format(path=log_file))
 
 
 JVM_OPTIONS = "-XX:-DontCompileHugeMethods"

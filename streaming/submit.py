@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -235,7 +234,7 @@ def _supervise(pipeline: Pipeline, config: SeedstreamConfig) -> None:
     """Run every query until interrupted; when one fails because Kafka went away, wait for Kafka and
     restart all of them from their checkpoints (for up to :data:`RESTART_WINDOW_SECONDS`)."""
     pipeline.start()
-    threading.Thread(target=pipeline.register_tables, name="register-tables", daemon=True).start()
+    pipeline.register_tables_in_background()
     lost_since: float | None = None
     try:
         while True:
