@@ -8,10 +8,12 @@ first second. Bronze tables collect statistics only on lineage columns
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 from streaming.bronze import KAFKA_SCHEMA, to_bronze
 from streaming.checks import CHECK_SCHEMA
@@ -21,27 +23,55 @@ from streaming.silver import OBSERVATION_COLUMNS, event_observations, truth_obse
 from streaming.validation import kafka_rows, parse, quarantine_rows, typed_rows
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from streaming.tables import Tables
 
 BRONZE_STATS_COLUMNS = "topic,partition,offset,kafka_timestamp,ingest_time"
 
 
+CREATE_THREADS = 4
+"""Tables created at once: the first creations wait on Delta's start-up together, then each is
+mostly the driver waiting on its own commit."""
+
+
 def create_tables(tables: Tables) -> None:
-    """Create every table that does not exist yet, empty, with its schema and properties."""
+    """Create every table that does not exist yet, empty, with its schema and properties (on
+    :data:`CREATE_THREADS` threads; the bronze tables, whose shape needs no parsing, first)."""
+    spark = tables.spark
+    bronze = to_bronze(spark.createDataFrame([], KAFKA_SCHEMA))
+    bronze_properties = {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS}
+    run = inheritable_thread_target(spark)
+    with ThreadPoolExecutor(CREATE_THREADS, thread_name_prefix="create-tables") as pool:
+        started = [
+            pool.submit(run(_create), spark, path, bronze, "ingest_date", bronze_properties)
+            for path in [*(tables.bronze(topic) for topic in tables.plan.topics), tables.labels]
+        ]
+        started += [
+            pool.submit(run(_create), spark, path, frame, partition, properties)
+            for path, (frame, partition, properties) in _silver_and_checks_shapes(tables).items()
+        ]
+        for future in started:
+            future.result()
+
+
+def _create(
+    spark: SparkSession, path: str, frame: DataFrame, partition: str | None, properties: dict[str, str]
+) -> None:
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(frame.schema)
+    for key, value in properties.items():
+        builder = builder.property(key, value)
+    (builder.partitionedBy(partition) if partition else builder).execute()
+
+
+def _silver_and_checks_shapes(tables: Tables) -> dict[str, tuple[DataFrame, str | None, dict[str, str]]]:
+    """Path → (an empty frame of the table's shape, its partition column, its properties)."""
     spark = tables.spark
     kafka = spark.createDataFrame([], KAFKA_SCHEMA)
     parsed = parse(kafka_rows(kafka), tables.plan).withColumn("_late", F.lit(False))
     parsed = parsed.withColumn("_watermark_ms", F.lit(0).cast("long"))
     shapes: dict[str, tuple[DataFrame, str | None, dict[str, str]]] = {}
-    bronze = to_bronze(kafka)
     for topic in tables.plan.topics:
-        shapes[tables.bronze(topic)] = (
-            bronze,
-            "ingest_date",
-            {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS},
-        )
         rows = typed_rows(parsed, topic)
         if topic.role == "entities":
             rows = rows.withColumn("valid_from", F.col(topic.time_field))
@@ -54,7 +84,6 @@ def create_tables(tables: Tables) -> None:
             )
         else:
             shapes[tables.silver(topic)] = (rows, None, {})
-    shapes[tables.labels] = (bronze, "ingest_date", {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS})
     shapes[tables.quarantine] = (quarantine_rows(parsed), "quarantine_date", {})
     observed = truth_observations(parsed, tables.plan, 0)
     events = event_observations(parsed, tables.plan, 0)
@@ -64,8 +93,4 @@ def create_tables(tables: Tables) -> None:
     shapes[tables.observations] = (observed.select(*OBSERVATION_COLUMNS), None, {})
     shapes[tables.checks] = (spark.createDataFrame([], CHECK_SCHEMA), None, {})
     shapes[tables.quality_score] = (spark.createDataFrame([], SCORE_SCHEMA), None, {})
-    for path, (frame, partition, properties) in shapes.items():
-        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(frame.schema)
-        for key, value in properties.items():
-            builder = builder.property(key, value)
-        (builder.partitionedBy(partition) if partition else builder).execute()
+    return shapes

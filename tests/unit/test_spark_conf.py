@@ -1,10 +1,14 @@
-"""The Spark configuration the session is built with: JVM options and where the log config lives."""
+"""The Spark configuration the session is built with (JVM options, where the log config lives, writers) and
+how the silver query's read stage is split across it."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
+import pytest
+
+from streaming.job import MAX_SPLITS, read_splits
 from streaming.session import JVM_OPTIONS, LOCAL_JVM_OPTIONS, SparkSettings, spark_conf
 
 
@@ -45,3 +49,28 @@ def test_without_a_log_file_the_quiet_config_is_shared_in_the_temp_dir() -> None
     config = _log_config(spark_conf(SparkSettings(use_local_jars=False)))
     assert config.parent == Path(tempfile.gettempdir())
     assert "appender.console.target = SYSTEM_ERR" in config.read_text()
+
+
+def test_partitioned_appends_write_through_concurrent_writers_instead_of_a_sort() -> None:
+    conf = spark_conf(SparkSettings(use_local_jars=False, master="local[2]"))
+    assert int(conf["spark.sql.maxConcurrentOutputFileWriters"]) >= 2
+
+
+@pytest.mark.parametrize(
+    ("sources", "slots", "splits"),
+    [
+        (3, 2, 2),  # fleet's 3 event partitions on local[2]: 6 tasks, three full rounds
+        (4, 2, 1),  # already whole rounds
+        (1, 2, 2),
+        (3, 4, 4),
+        (6, 4, 2),
+        (3, 64, MAX_SPLITS),  # a large cluster: bounded
+        (0, 0, 1),
+    ],
+)
+def test_the_silver_read_stage_is_split_into_whole_rounds_of_the_parallelism(
+    sources: int, slots: int, splits: int
+) -> None:
+    assert read_splits(sources, slots) == splits
+    if splits < MAX_SPLITS and sources and slots:
+        assert (sources * splits) % slots == 0
