@@ -39,7 +39,8 @@ def create_tables(tables: Tables) -> None:
     """Create every table that does not exist yet, empty, with its schema and properties (on
     :data:`CREATE_THREADS` threads; the bronze tables, whose shape needs no parsing, first)."""
     spark = tables.spark
-    bronze = to_bronze(spark.createDataFrame([], KAFKA_SCHEMA))
+    kafka = spark.createDataFrame([], KAFKA_SCHEMA)
+    bronze = to_bronze(kafka)
     bronze_properties = {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS}
     run = inheritable_thread_target(spark)
     with ThreadPoolExecutor(CREATE_THREADS, thread_name_prefix="create-tables") as pool:
@@ -49,7 +50,7 @@ def create_tables(tables: Tables) -> None:
         ]
         started += [
             pool.submit(run(_create), spark, path, frame, partition, properties)
-            for path, (frame, partition, properties) in _silver_and_checks_shapes(tables).items()
+            for path, (frame, partition, properties) in _silver_and_checks_shapes(tables, kafka).items()
         ]
         for future in started:
             future.result()
@@ -64,10 +65,12 @@ def _create(
     (builder.partitionedBy(partition) if partition else builder).execute()
 
 
-def _silver_and_checks_shapes(tables: Tables) -> dict[str, tuple[DataFrame, str | None, dict[str, str]]]:
-    """Path → (an empty frame of the table's shape, its partition column, its properties)."""
+def _silver_and_checks_shapes(
+    tables: Tables, kafka: DataFrame
+) -> dict[str, tuple[DataFrame, str | None, dict[str, str]]]:
+    """Path → (an empty frame of the table's shape, its partition column, its properties);
+    ``kafka``: an empty frame of Kafka source rows."""
     spark = tables.spark
-    kafka = spark.createDataFrame([], KAFKA_SCHEMA)
     parsed = parse(kafka_rows(kafka), tables.plan).withColumn("_late", F.lit(False))
     parsed = parsed.withColumn("_watermark_ms", F.lit(0).cast("long"))
     shapes: dict[str, tuple[DataFrame, str | None, dict[str, str]]] = {}

@@ -171,8 +171,9 @@ class Pipeline:
         )
         if capped and cap is not None:
             reader = reader.option("maxOffsetsPerTrigger", cap)
-        if partition is not None and self.splits > 1:
-            reader = reader.option("minPartitions", self.splits)
+        splits = self.splits if partition is not None else 1
+        if splits > 1:
+            reader = reader.option("minPartitions", splits)
         return reader.load()
 
     @property
