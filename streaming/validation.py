@@ -271,13 +271,14 @@ def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | Non
         topic_index = F.when(F.col("topic") == topic.kafka_topic, F.lit(topic.index)).otherwise(topic_index)
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
     raw = [f"_p{topic.index}" for topic in mine]
-    base = [*LINEAGE, "key", "value", "_t", "_keys"]
+    base = [*LINEAGE, "key", "value", "_t", "_keys", "_utf8"]
     staged = rows.withColumn("_t", topic_index).select(
         *LINEAGE,
         "key",
         "value",
         "_t",
         F.expr("json_object_keys(value)").alias("_keys"),
+        F.is_valid_utf8(value).alias("_utf8"),  # the value's bytes scanned once for it
         *(
             F.when(
                 F.col("_t") == topic.index, F.from_json(value, parse_schema(topic.spec.model), options)
@@ -307,7 +308,7 @@ def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | Non
     staged = staged.select(
         *base, *raw, *typed, _by_topic(starts, F.lit(None).cast("timestamp")).alias("_interval_start")
     )
-    unparseable = value.isNull() | ~F.is_valid_utf8(value) | F.col("_keys").isNull()
+    unparseable = value.isNull() | ~F.col("_utf8") | F.col("_keys").isNull()
     checks = {
         topic.index: [(unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object")]
         + _topic_checks(topic, F.col(f"_p{topic.index}"), F.col("_keys"), plan.interval)
@@ -364,7 +365,7 @@ def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | Non
         "_t",
         *LINEAGE,
         F.make_valid_utf8("key").alias("key"),  # what reaches Python (the router) must be UTF-8
-        F.make_valid_utf8("value").alias("value"),
+        F.when(F.col("_utf8"), value).otherwise(F.make_valid_utf8(value)).alias("value"),
         "reason",
         "detail",
         "_interval_start",
