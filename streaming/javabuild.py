@@ -1,7 +1,8 @@
 """The pipeline's own JVM code (``streaming/java``), compiled once into the jar cache.
 
-One class today, :file:`streaming/java/dev/seedstream/streaming/Router.java` (the silver query's
-stateful router, see :mod:`streaming.router`). It is compiled with the JDK's ``javac`` against the
+Two classes today, in :file:`streaming/java/dev/seedstream/streaming/`: ``Router.java`` (the silver
+query's stateful router, see :mod:`streaming.router`) and ``RowCacheSerializer.java`` (the session's
+cache of rows, ``spark.sql.cache.serializer``, see :mod:`streaming.session`). They are compiled with the JDK's ``javac`` against the
 jars of the installed pyspark wheel (so it always matches the Spark that runs it) into
 ``<jar cache>/seedstream/seedstream-streaming-<digest>.jar``, the digest covering the sources and
 the Spark version: an edit or a Spark upgrade builds a new jar, an unchanged tree reuses the old

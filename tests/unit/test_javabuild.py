@@ -20,6 +20,7 @@ def test_the_router_jar_is_built_once_and_reused(tmp_path: Path, monkeypatch: py
     assert jar.parent == tmp_path / "seedstream"
     with zipfile.ZipFile(jar) as archive:
         assert "dev/seedstream/streaming/Router.class" in archive.namelist()
+        assert "dev/seedstream/streaming/RowCacheSerializer.class" in archive.namelist()
     assert not stale.exists()
     built = jar.stat().st_mtime_ns
     assert javabuild.streaming_jar() == jar
