@@ -2,8 +2,9 @@
 
 Two classes today, in :file:`streaming/java/dev/seedstream/streaming/`: ``Router.java`` (the silver
 query's stateful router, see :mod:`streaming.router`) and ``RowCacheSerializer.java`` (the session's
-cache of rows, ``spark.sql.cache.serializer``, see :mod:`streaming.session`). They are compiled with the JDK's ``javac`` against the
-jars of the installed pyspark wheel (so it always matches the Spark that runs it) into
+cache of rows, ``spark.sql.cache.serializer``, see :mod:`streaming.session`). They are compiled with
+the JDK's ``javac`` against the jars of the installed pyspark wheel (so they always match the Spark
+that runs them) into
 ``<jar cache>/seedstream/seedstream-streaming-<digest>.jar``, the digest covering the sources and
 the Spark version: an edit or a Spark upgrade builds a new jar, an unchanged tree reuses the old
 one. ``make setup`` builds it; a session builds it on first use if it is missing. On a cluster,
