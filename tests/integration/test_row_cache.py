@@ -17,13 +17,13 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.spark
 
 
-def _frame(spark: SparkSession, rows: int) -> DataFrame:
-    """``rows`` rows of every type; every 7th row (from 3) null in every nullable column; string
-    sizes vary, so batches close by bytes as well as by rows."""
+def _frame(spark: SparkSession, rows: int, partitions: int = 3, pad: int = 300) -> DataFrame:
+    """``rows`` rows of every type in ``partitions`` partitions; every 7th row (from 3) null in
+    every nullable column; ``name`` padded by ``id % pad`` characters, so row sizes vary."""
     i = F.col("id")
     columns = {
         "name": F.concat(
-            F.lit("name-"), i.cast("string"), F.repeat(F.lit("é"), i % 5), F.repeat(F.lit("x"), i % 300)
+            F.lit("name-"), i.cast("string"), F.repeat(F.lit("é"), i % 5), F.repeat(F.lit("x"), i % pad)
         ),
         "amount": (i / 4).cast("decimal(12,2)"),
         "ratio": i / 3,
@@ -40,7 +40,7 @@ def _frame(spark: SparkSession, rows: int) -> DataFrame:
         "raw": F.unhex(F.lpad(F.hex(i % 256), 2, "0")),
     }
     nulls = i % 7 == 3
-    return spark.range(rows, numPartitions=3).select(
+    return spark.range(rows, numPartitions=partitions).select(
         i, *(F.when(~nulls, column).alias(name) for name, column in columns.items())
     )
 
@@ -57,7 +57,8 @@ def test_the_session_caches_rows(spark: SparkSession) -> None:
 
 
 def test_a_cached_frame_reads_back_whole_and_by_columns(spark: SparkSession) -> None:
-    source = _frame(spark, 25_000)  # more than one batch (10,000 rows) per partition
+    # One partition of 25,000 small rows: three cached batches, closed by the row count (10,000).
+    source = _frame(spark, 25_000, partitions=1)
     expected = sorted(source.collect(), key=lambda r: r["id"])
     cached = source.persist()
     try:
@@ -81,6 +82,18 @@ def test_a_cached_frame_reads_back_whole_and_by_columns(spark: SparkSession) -> 
             )
         finally:
             derived.unpersist()
+    finally:
+        cached.unpersist()
+
+
+def test_batches_closed_by_size_read_back(spark: SparkSession) -> None:
+    # One partition of 3,000 rows of ~3 KB: about 9 MB, so batches close by bytes (4 MB), not rows.
+    source = _frame(spark, 3_000, partitions=1, pad=6_000)
+    expected = sorted(source.collect(), key=lambda r: r["id"])
+    cached = source.persist()
+    try:
+        assert sorted(cached.collect(), key=lambda r: r["id"]) == expected
+        assert sorted(r["id"] for r in cached.select("id").collect()) == list(range(3_000))
     finally:
         cached.unpersist()
 
