@@ -35,22 +35,38 @@ CREATE_THREADS = 4
 mostly the driver waiting on its own commit."""
 
 
-def create_tables(tables: Tables) -> None:
-    """Create every table that does not exist yet, empty, with its schema and properties (on
-    :data:`CREATE_THREADS` threads; the bronze tables, whose shape needs no parsing, first)."""
+def create_tables(tables: Tables, routed: DataFrame | None = None) -> None:
+    """Create every table that does not exist yet (:func:`create_bronze_tables`, then
+    :func:`create_silver_tables`)."""
+    create_bronze_tables(tables)
+    create_silver_tables(tables, routed)
+
+
+def create_bronze_tables(tables: Tables) -> None:
+    """Create the bronze tables (one per topic, and the fault labels') that do not exist yet; their
+    shape needs no parsing."""
     spark = tables.spark
-    kafka = spark.createDataFrame([], KAFKA_SCHEMA)
-    bronze = to_bronze(kafka)
-    bronze_properties = {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS}
+    bronze = to_bronze(spark.createDataFrame([], KAFKA_SCHEMA))
+    properties = {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS}
+    paths = [*(tables.bronze(topic) for topic in tables.plan.topics), tables.labels]
+    _create_all(spark, {path: (bronze, "ingest_date", properties) for path in paths})
+
+
+def create_silver_tables(tables: Tables, routed: DataFrame | None = None) -> None:
+    """Create the silver and checks tables that do not exist yet. ``routed``: a frame of the silver
+    query's routed rows (its schema is what counts), so that the parse is not planned a second
+    time; without it, the parse of an empty Kafka frame gives the shapes."""
+    _create_all(tables.spark, _silver_and_checks_shapes(tables, routed))
+
+
+def _create_all(spark: SparkSession, shapes: dict[str, tuple[DataFrame, str | None, dict[str, str]]]) -> None:
+    """Create the tables of ``shapes`` (path → (frame, partition column, properties)) on
+    :data:`CREATE_THREADS` threads."""
     run = inheritable_thread_target(spark)
     with ThreadPoolExecutor(CREATE_THREADS, thread_name_prefix="create-tables") as pool:
         started = [
-            pool.submit(run(_create), spark, path, bronze, "ingest_date", bronze_properties)
-            for path in [*(tables.bronze(topic) for topic in tables.plan.topics), tables.labels]
-        ]
-        started += [
             pool.submit(run(_create), spark, path, frame, partition, properties)
-            for path, (frame, partition, properties) in _silver_and_checks_shapes(tables, kafka).items()
+            for path, (frame, partition, properties) in shapes.items()
         ]
         for future in started:
             future.result()
@@ -66,13 +82,18 @@ def _create(
 
 
 def _silver_and_checks_shapes(
-    tables: Tables, kafka: DataFrame
+    tables: Tables, routed: DataFrame | None = None
 ) -> dict[str, tuple[DataFrame, str | None, dict[str, str]]]:
     """Path → (an empty frame of the table's shape, its partition column, its properties);
-    ``kafka``: an empty frame of Kafka source rows."""
+    ``routed``: see :func:`create_silver_tables`."""
     spark = tables.spark
-    parsed = parse(kafka_rows(kafka), tables.plan).withColumn("_late", F.lit(False))
-    parsed = parsed.withColumn("_watermark_ms", F.lit(0).cast("long"))
+    if routed is not None:
+        # An empty frame of that schema: the shapes below are then planned over a local relation.
+        parsed = spark.createDataFrame([], routed.schema)
+    else:
+        kafka = spark.createDataFrame([], KAFKA_SCHEMA)
+        parsed = parse(kafka_rows(kafka), tables.plan).withColumn("_late", F.lit(False))
+        parsed = parsed.withColumn("_watermark_ms", F.lit(0).cast("long"))
     shapes: dict[str, tuple[DataFrame, str | None, dict[str, str]]] = {}
     for topic in tables.plan.topics:
         rows = typed_rows(parsed, topic)

@@ -178,8 +178,10 @@ def run_stream(
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
         _log_to_file(log_file)
+        started = time.monotonic()
         with _jvm_stderr_to(log_file):
             session = session_for(config, log_file, files.root if files is not None else None)
+        log.info("Spark session ready in %.1f s", time.monotonic() - started)
     else:
         session = spark
     pipeline = Pipeline(
