@@ -364,7 +364,7 @@ def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | Non
     return staged.select(
         "_t",
         *LINEAGE,
-        F.make_valid_utf8("key").alias("key"),  # what reaches Python (the router) must be UTF-8
+        F.make_valid_utf8("key").alias("key"),  # stored as text: invalid bytes become U+FFFD
         F.when(F.col("_utf8"), value).otherwise(F.make_valid_utf8(value)).alias("value"),
         "reason",
         "detail",

@@ -56,6 +56,11 @@ def test_partitioned_appends_write_through_concurrent_writers_instead_of_a_sort(
     assert int(conf["spark.sql.maxConcurrentOutputFileWriters"]) >= 2
 
 
+def test_plans_are_built_without_recording_each_python_call_site() -> None:
+    conf = spark_conf(SparkSettings(use_local_jars=False))
+    assert conf["spark.python.sql.dataFrameDebugging.enabled"] == "false"
+
+
 @pytest.mark.parametrize(
     ("sources", "slots", "splits"),
     [
