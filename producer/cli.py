@@ -7,6 +7,7 @@ user-facing failure is a :class:`SeedstreamError` printed as one line with a non
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -253,12 +254,13 @@ def stream(
         check_writable_dir(local)
     every = settings.streaming.trigger_interval.total_seconds()
     mode = "available-now" if available_now else f"every {every:g} s"
-    err_console.print(
+    announce = partial(
+        err_console.print,
         f"streaming {settings.kafka.bootstrap_servers} into {data_dir} ({mode}); "
         f"Spark UI port {settings.streaming.ui_port}, metrics port {settings.streaming.metrics_port}",
         highlight=False,
     )
-    summary = run_stream(settings, data_dir, available_now, create_topics=_create_topics)
+    summary = run_stream(settings, data_dir, available_now, create_topics=_create_topics, reached=announce)
     err_console.print(
         f"stopped after {summary.batches} micro-batches; "
         f"{summary.intervals_checked} intervals checked; tables in {summary.data_dir}/delta",

@@ -148,11 +148,13 @@ def run_stream(
     available_now: bool,
     spark: SparkSession | None = None,
     create_topics: Callable[[SeedstreamConfig], None] | None = None,
+    reached: Callable[[], None] | None = None,
 ) -> StreamSummary:
     """Run the job until the input is drained (``available_now``) or until interrupted.
 
     ``create_topics`` creates the scenario's topics with the producer's settings when given;
-    without it the job waits for them to exist.
+    without it the job waits for them to exist. ``reached`` is called once the broker answered
+    (the CLI says then what it streams, so an unreachable broker gets its one error line only).
 
     Raises:
         BadInputError: when the streaming settings cannot work with the scenario's interval.
@@ -166,6 +168,8 @@ def run_stream(
     # One clear line when no broker answers or it refuses our credentials, instead of a query that
     # retries forever; before the Spark session, so nothing is written then.
     asyncio.run(require_kafka(config.kafka, config.kafka.connect_timeout_seconds))
+    if reached is not None:
+        reached()
     topics = [topic.kafka_topic for topic in plan.topics]
     if create_topics is not None:
         create_topics(config)

@@ -24,6 +24,7 @@ def test_stream_with_unreachable_kafka_fails_fast_with_one_line(tmp_path: Path) 
     assert time.monotonic() - started < 45
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.stderr.strip().splitlines() == errors, result.stderr  # not even "streaming … into"
     assert len(errors) == 1, result.stderr
     assert f"cannot reach Kafka at {address}" in errors[0]
     assert "seedstream kafka start" in errors[0]
