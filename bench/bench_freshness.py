@@ -6,8 +6,8 @@ Usage: .venv/bin/python bench/bench_freshness.py [--preset emulated.5s] [--secon
 1. ``seedstream stream --master local[2]`` starts first (processing-time trigger ``--trigger``,
    exported as ``SEEDSTREAM_STREAMING__TRIGGER_INTERVAL``); once its query has started,
 2. ``seedstream produce --config <preset>`` publishes in realtime for ``--seconds``, then stops;
-   the stream runs until a micro-batch that started after the producer stopped has finished (at
-   most ``--drain`` seconds), so every published event is in silver, then stops (SIGINT, then
+   the stream runs until the silver query has read every topic partition up to its committed end
+   offset (at most ``--drain`` seconds), so every published event is in silver, then stops (SIGINT, then
    its process group is terminated). Micro-batch durations are printed per query.
 3. Per event in ``silver/driver_events``: freshness = commit time of the Delta version that added
    the row's file (``commitInfo.timestamp`` of ``_delta_log/<version>.json``, joined on ``add.path``
@@ -34,12 +34,14 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from producer.config import load_config
 from producer.generation.scenarios.registry import get_scenario
 from producer.kafka.topics import ensure_topics, topic_layouts
 from producer.stack.broker import LocalBroker, free_port
+from streaming.observability import end_offsets, processed_offsets
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDSTREAM = str(REPO / ".venv" / "bin" / "seedstream")
@@ -77,24 +79,34 @@ def _wait_started(progress_log: Path, stream: subprocess.Popen[bytes], timeout: 
     raise SystemExit(f"the streaming query did not start within {timeout:.0f} s")
 
 
-def _wait_drained(progress_log: Path, stopped: datetime, timeout: float) -> bool:
-    """Wait (at most ``timeout`` s) for a micro-batch that started after ``stopped`` to finish.
+def _silver_offsets(progress_log: Path) -> dict[tuple[str, int], int]:
+    """(topic, partition) → the next offset the silver query reads, from its progress events."""
+    offsets: dict[tuple[str, int], int] = {}
+    for line in progress_log.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("event") == "progress" and record.get("name") == "silver":
+            offsets.update(processed_offsets(SimpleNamespace(sources=[
+                SimpleNamespace(endOffset=source.get("endOffset")) for source in record.get("sources", [])
+            ])))  # fmt: skip
+    return offsets
 
-    Such a batch read up to the latest offsets after the last publish, so everything is in silver.
-    (Idle triggers post no progress event, so waiting for an empty batch would not work.)
+
+def _wait_drained(progress_log: Path, ends: dict[tuple[str, int], int], timeout: float) -> bool:
+    """Wait (at most ``timeout`` s) until the silver query has read every topic partition up to
+    ``ends`` (their committed end offsets once the producer stopped): then every event is in silver.
+
+    (Waiting for a micro-batch that starts after the producer stopped does not work: with nothing new
+    to read, the trigger posts no progress, and the wait ran out with every event already in.)
     """
     deadline = time.monotonic() + timeout
+    behind = dict(ends)
     while time.monotonic() < deadline:
-        for line in progress_log.read_text().splitlines():
-            record = json.loads(line)
-            if (
-                record.get("event") == "progress"
-                and record.get("name") == "silver"
-                and datetime.fromisoformat(record["timestamp"]) >= stopped
-            ):
-                return True
+        read = _silver_offsets(progress_log)
+        behind = {key: end for key, end in ends.items() if read.get(key, 0) < end}
+        if not behind:
+            return True
         time.sleep(1)
-    print(f"warning: the stream had not drained after {timeout:.0f} s")
+    print(f"warning: the silver query had not read up to the end of {sorted(behind)} after {timeout:.0f} s")
     return False
 
 
@@ -226,8 +238,9 @@ def main() -> None:
         )
         time.sleep(args.seconds)
         _stop(producer, grace=30)
-        stopped = datetime.now(UTC)
-        _wait_drained(data / "logs" / "streaming-progress.jsonl", stopped, timeout=args.drain)
+        partitions = {(layout.name, p) for layout in layouts for p in range(layout.partitions)}
+        ends = asyncio.run(end_offsets(config.kafka, partitions))
+        _wait_drained(data / "logs" / "streaming-progress.jsonl", ends, timeout=args.drain)
         _stop(stream, grace=60)
         progress = [
             json.loads(line) for line in (data / "logs" / "streaming-progress.jsonl").read_text().splitlines()

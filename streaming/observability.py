@@ -213,6 +213,24 @@ class ProgressListener(StreamingQueryListener):
             return {query: dict(offsets) for query, offsets in self.offsets.items()}
 
 
+async def end_offsets(kafka: KafkaConfig, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """(topic, partition) → its end offset as a ``read_committed`` consumer sees it (the offset a
+    query that has read everything committed reports as its end offset)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        **client_options(kafka), isolation_level="read_committed", enable_auto_commit=False
+    )
+    try:
+        await asyncio.wait_for(consumer.start(), timeout=10)
+        ends = await asyncio.wait_for(
+            consumer.end_offsets([TopicPartition(t, p) for t, p in partitions]), timeout=10
+        )
+    finally:
+        await consumer.stop()
+    return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+
+
 class Poller(threading.Thread):
     """Runs ``poll`` every ``every`` seconds until stopped; a failed poll is logged, never raised."""
 
@@ -246,27 +264,12 @@ class KafkaLag(Poller):
         self.listener = listener
         self.metrics = metrics
 
-    async def _end_offsets(self, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        consumer = AIOKafkaConsumer(
-            **client_options(self.kafka), isolation_level="read_committed", enable_auto_commit=False
-        )
-        try:
-            await asyncio.wait_for(consumer.start(), timeout=10)
-            ends = await asyncio.wait_for(
-                consumer.end_offsets([TopicPartition(t, p) for t, p in partitions]), timeout=10
-            )
-        finally:
-            await consumer.stop()
-        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
-
     def poll(self) -> None:
         processed = self.listener.processed()
         partitions = {key for offsets in processed.values() for key in offsets}
         if not partitions:
             return
-        ends = asyncio.run(self._end_offsets(partitions))
+        ends = asyncio.run(end_offsets(self.kafka, partitions))
         for query, offsets in processed.items():
             lag = sum(max(0, ends.get(key, offset) - offset) for key, offset in offsets.items())
             self.metrics.kafka_lag_records.labels(query).set(lag)
