@@ -11,7 +11,7 @@ checks as a watermark-closed aggregation), :mod:`~streaming.bronze`, :mod:`~stre
 :mod:`~streaming.create` (where tables live, their creation), :mod:`~streaming.topics` (the
 topics' partition counts), :mod:`~streaming.job` (the queries),
 :mod:`~streaming.submit` (running them), :mod:`~streaming.observability`, :mod:`~streaming.session`,
-:mod:`~streaming.javabuild` (the router's Java code, compiled once), :mod:`~streaming.catalog`
+:mod:`~streaming.javabuild` (the parser's and router's Java code, compiled once), :mod:`~streaming.catalog`
 (tables by name), :mod:`~streaming.validate` and :mod:`~streaming.optimize` (``seedstream validate``
 and ``optimize``).
 

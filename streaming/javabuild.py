@@ -1,6 +1,7 @@
 """The pipeline's own JVM code (``streaming/java``), compiled once into the jar cache.
 
-Two classes today, in :file:`streaming/java/dev/seedstream/streaming/`: ``Router.java`` (the silver
+Three classes today, in :file:`streaming/java/dev/seedstream/streaming/`: ``Parser.java`` (every
+record parsed and checked once, see :mod:`streaming.validation`), ``Router.java`` (the silver
 query's stateful router, see :mod:`streaming.router`) and ``RowCacheSerializer.java`` (the session's
 cache of rows, ``spark.sql.cache.serializer``, see :mod:`streaming.session`). They are compiled with
 the JDK's ``javac`` against the jars of the installed pyspark wheel (so they always match the Spark
@@ -57,7 +58,7 @@ def _jdk_tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         raise SeedstreamError(
-            f"{name} was not found: the streaming job compiles its router once with a JDK "
+            f"{name} was not found: the streaming job compiles its parser and router once with a JDK "
             "(17 or newer); install one or set JAVA_HOME to it"
         )
     return found

@@ -1,12 +1,13 @@
 """Spark schemas and validation rules derived from a record model's JSON Schema.
 
 The topic models (``producer/scenarios/<name>/models.py``) are the one definition of each record;
-``schemas/*.json`` are generated from them. Here the same JSON Schema becomes a Spark
-``StructType`` for ``from_json`` and a list of :class:`FieldRule` for validation, so no field list
-is written twice. Timestamps (``format: date-time``) and dates (``format: date``) are parsed as
-strings and converted with ``try_to_timestamp``, so a bad instant is a schema violation and never
-an ANSI error. A property that may be null (``anyOf`` of a type and ``null``) is ``nullable``;
-arrays of scalars (``items``, ``minItems``, item ``enum``) become Spark arrays.
+``schemas/*.json`` are generated from them. Here the same JSON Schema becomes a list of
+:class:`FieldRule` (the pipeline's parser's spec, :mod:`streaming.validation`) and a Spark
+``StructType`` for ``from_json`` (the benchmark's plain query), so no field list is written twice.
+Timestamps (``format: date-time``) and dates (``format: date``) arrive as strings; the parser types
+them, so a bad instant is a schema violation and never an ANSI error. A property that may be null
+(``anyOf`` of a type and ``null``) is ``nullable``; arrays of scalars (``items``, ``minItems``, item
+``enum``) become Spark arrays and objects with typed values (``additionalProperties``) maps.
 """
 
 from __future__ import annotations

@@ -3,9 +3,15 @@
 Pure ``DataFrame -> DataFrame`` functions. :func:`parse` turns Kafka rows of any of the scenario's
 topics into one flat frame: lineage, the raw key and value, each topic's typed fields in columns
 ``_c<topic>_<field>`` (null on other topics' rows), and the first failing check as ``reason`` and
-``detail`` (null when the record passed). ``from_json`` runs once per record, only with its own
-topic's schema (a ``CASE`` on the topic), in PERMISSIVE mode, so nothing here can fail a query;
-``json_object_keys`` tokenizes the value once more to find unknown and wrongly typed fields.
+``detail`` (null when the record passed). The parsing and the checks are one JVM function,
+``dev.seedstream.streaming.Parser`` (:file:`streaming/java`), called once per record with a spec
+that :func:`parser_spec` derives from the scenario's record models (fields, JSON types, rules and
+every detail text): it tokenizes the value once, types each field as its model declares (a value of
+another JSON type is a violation, never coerced), and nothing in it can fail a query.
+
+Why the JVM: as Spark expressions the same checks were thousands of ``CASE`` branches per plan,
+which PySpark built with thousands of py4j calls and Spark generated, compiled and the JIT warmed up
+for every plan. Measured with ``bench/bench_streaming.py`` (README): see the figures there.
 
 Reasons, in the order they are tried (intrinsic faults first; references and timing come later in
 :mod:`streaming.silver` and :mod:`streaming.router`): ``unparseable`` (no UTF-8 JSON object),
@@ -23,21 +29,31 @@ turns valid markers into observations.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from functools import reduce
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    BooleanType,
+    DataType,
+    DateType,
+    IntegerType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from producer.generation.clock import to_micros_delta
 from producer.generation.control import CLEAN, CONTROL_FIELD, SHARD_PATTERN, CleanMarker
 from streaming.contract import INTERVAL_FIELD, PipelinePlan, TopicPlan
-from streaming.schemas import CORRUPT_RECORD, ISO_INSTANT_PATTERN, FieldRule, allows_extra, parse_schema
+from streaming.schemas import ISO_INSTANT_PATTERN, FieldRule, allows_extra
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column
 
 UNPARSEABLE = "unparseable"
 SCHEMA_VIOLATION = "schema_violation"
@@ -94,158 +110,146 @@ def interval_start_of(batch_id: Column) -> Column:
     return F.coalesce(*(F.try_to_timestamp(batch_id, F.lit(fmt)) for fmt in BATCH_ID_FORMATS))
 
 
-def plus(instant: Column, duration: timedelta) -> Column:
-    """``instant + duration`` at microsecond precision."""
-    return F.timestamp_micros(F.unix_micros(instant) + F.lit(to_micros_delta(duration)))
-
-
-def _field_checks(topic: TopicPlan, rule: FieldRule, record: Column, keys: Column) -> list[Check]:
-    """Checks of one field; ``record`` is the raw parsed struct, typed values are ``_c`` columns."""
-    value = record[rule.name]
-    name = rule.name
-    present = value.isNotNull()
-    checks: list[Check] = []
-    if rule.required:
-        checks.append((~F.array_contains(keys, name), SCHEMA_VIOLATION, f"{name}: required field missing"))
-    if not rule.nullable:
-        checks.append(
-            (
-                F.array_contains(keys, name) & value.isNull(),
-                SCHEMA_VIOLATION,
-                f"{name}: null or not a JSON {rule.json_type}",
-            )
-        )
-    if rule.pattern is not None:
-        checks.append((present & ~value.rlike(rule.pattern), SCHEMA_VIOLATION, f"{name}: not {rule.pattern}"))
-    if rule.timestamp:
-        bad_instant = ~value.rlike(ISO_INSTANT_PATTERN) | F.col(topic.column(name)).isNull()
-        checks.append((present & bad_instant, SCHEMA_VIOLATION, f"{name}: not an ISO 8601 instant"))
-    if rule.date:
-        checks.append((present & F.col(topic.column(name)).isNull(), SCHEMA_VIOLATION, f"{name}: not a date"))
-    if rule.minimum is not None:
-        checks.append(
-            (present & (value < F.lit(rule.minimum)), SCHEMA_VIOLATION, f"{name}: < {rule.minimum}")
-        )
-    if rule.exclusive_minimum is not None:
-        low = rule.exclusive_minimum
-        checks.append((present & (value <= F.lit(low)), SCHEMA_VIOLATION, f"{name}: <= {low}"))
-    if rule.maximum is not None:
-        checks.append(
-            (present & (value > F.lit(rule.maximum)), SCHEMA_VIOLATION, f"{name}: > {rule.maximum}")
-        )
-    if rule.min_items is not None:
-        checks.append(
-            (
-                present & (F.size(value) < rule.min_items),
-                SCHEMA_VIOLATION,
-                f"{name}: fewer than {rule.min_items} items",
-            )
-        )
-    if rule.item_enum is not None:
-        allowed = F.array(*map(F.lit, rule.item_enum))
-        unknown = F.array_except(value, allowed)
-        checks.append(
-            (
-                present & (F.size(unknown) > 0),
-                SCHEMA_VIOLATION,
-                F.concat(F.lit(f"{name}: unknown item "), unknown[0]),
-            )
-        )
-    if rule.map_keys is not None:
-        unknown = F.array_except(F.map_keys(value), F.array(*map(F.lit, rule.map_keys)))
-        checks.append(
-            (
-                present & (F.size(unknown) > 0),
-                SCHEMA_VIOLATION,
-                F.concat(F.lit(f"{name}: unknown key "), unknown[0]),
-            )
-        )
-    if rule.enum is not None:
-        code = UNKNOWN_CATEGORY if name in topic.categories else SCHEMA_VIOLATION
-        checks.append((present & ~value.isin(*rule.enum), code, f"{name}: not one of {list(rule.enum)}"))
-    return checks
-
-
-def _topic_checks(topic: TopicPlan, record: Column, keys: Column, interval: timedelta) -> list[Check]:
-    checks: list[Check] = [
-        (record.isNull(), UNPARSEABLE, "value: not a JSON object of this topic"),
-    ]
-    if not allows_extra(topic.spec.model):
-        unknown = F.array_except(keys, F.array(*(F.lit(rule.name) for rule in topic.rules)))
-        # More keys than declared fields present is the cheap test (the same array_contains as the
-        # required-field checks); array_except, a hash set per row, runs only for the rows it flags
-        # (codegen evaluates AND lazily), so a repeated declared key is still not an unknown field.
-        declared = reduce(
-            lambda total, name: total + F.array_contains(keys, name).cast("int"),
-            (rule.name for rule in topic.rules),
-            F.lit(0),
-        )
-        extra = (F.size(keys) > declared) & (F.size(unknown) > 0)
-        checks.append((extra, SCHEMA_VIOLATION, F.concat(F.lit("unknown field "), unknown[0])))
-    for rule in topic.rules:
-        checks.extend(_field_checks(topic, rule, record, keys))
-    checks.append(
-        (record[CORRUPT_RECORD].isNotNull(), SCHEMA_VIOLATION, "value: a field has the wrong JSON type")
-    )
-    start = F.col("_interval_start")
-    if topic.role in ("events", "ground_truth"):
-        checks.append(
-            (start.isNull(), SCHEMA_VIOLATION, f"{INTERVAL_FIELD}: not an interval id like 20251108T1215Z")
-        )
-    if topic.role == "events":
-        instant = F.col(topic.column(topic.time_field))
-        outside = (instant < start) | (instant >= plus(start, interval))
-        checks.append(
-            (
-                outside,
-                OUTSIDE_INTERVAL,
-                f"{topic.time_field}: not in [start, end) of the interval {INTERVAL_FIELD} names",
-            )
-        )
-    return checks
-
-
 def control_field(name: str) -> Column:
     """A string field of a control record's value (null when absent; parsed only on the rows asked)."""
     return F.get_json_object(F.col("value"), f"$.{name}")
 
 
-def _control_checks(keys: Column) -> list[Check]:
-    """Checks of a clean marker against :class:`~producer.generation.control.CleanMarker`."""
-    fields = list(CleanMarker.model_fields)
-    unknown = F.array_except(keys, F.array(*map(F.lit, fields)))
-    through, at, shard = control_field("cleaned_through"), control_field("cleaned_at"), control_field("shard")
-    return [
-        (F.size(unknown) > 0, SCHEMA_VIOLATION, F.concat(F.lit("unknown field "), unknown[0])),
-        (
-            F.coalesce(control_field(CONTROL_FIELD) != F.lit(CLEAN), F.lit(True)),
-            SCHEMA_VIOLATION,
-            f"{CONTROL_FIELD}: not one of {[CLEAN]}",
-        ),
-        (
-            interval_start_of(through).isNull(),
-            SCHEMA_VIOLATION,
-            "cleaned_through: not an interval id like 20251108T1215Z",
-        ),
-        (
-            F.coalesce(~at.rlike(ISO_INSTANT_PATTERN) | F.try_to_timestamp(at).isNull(), F.lit(True)),
-            SCHEMA_VIOLATION,
-            "cleaned_at: not an ISO 8601 instant",
-        ),
-        (
-            F.coalesce(~shard.rlike(SHARD_PATTERN), F.lit(True)),
-            SCHEMA_VIOLATION,
-            f"shard: not {SHARD_PATTERN}",
-        ),
-    ]
+PARSER_CLASS = "dev.seedstream.streaming.Parser"
+PARSED = "_parsed"
+HEAD: tuple[tuple[str, DataType], ...] = (
+    ("_t", IntegerType()),
+    ("_utf8", BooleanType()),
+    ("reason", StringType()),
+    ("detail", StringType()),
+    ("_interval_start", TimestampType()),
+    ("_event_time", TimestampType()),
+    ("_record_id", StringType()),
+)
+"""The parser's output slots before the typed fields (``dev.seedstream.streaming.Parser``)."""
 
 
-def _by_topic(values: dict[int, Column], otherwise: Column) -> Column:
-    """``values[_t]`` for the row's topic (a CASE: only that topic's expression is evaluated)."""
-    result = otherwise
-    for index in sorted(values, reverse=True):
-        result = F.when(F.col("_t") == index, values[index]).otherwise(result)
-    return result
+def typed_type(rule: FieldRule) -> DataType:
+    """A field's type in the parsed frame: instants and dates typed, the rest as in the JSON."""
+    if rule.timestamp:
+        return TimestampType()
+    if rule.date:
+        return DateType()
+    return rule.spark_type
+
+
+def _field_spec(topic: TopicPlan, rule: FieldRule, slot: int) -> dict[str, Any]:
+    """One field of the parser's spec: its JSON type, rules and the detail of each rule it can fail."""
+    name = rule.name
+    details = {
+        "missing": f"{name}: required field missing",
+        "null": f"{name}: null or not a JSON {rule.json_type}",
+    }
+    if rule.pattern is not None:
+        details["pattern"] = f"{name}: not {rule.pattern}"
+    if rule.timestamp:
+        details["instant"] = f"{name}: not an ISO 8601 instant"
+    if rule.date:
+        details["date"] = f"{name}: not a date"
+    if rule.minimum is not None:
+        details["minimum"] = f"{name}: < {rule.minimum}"
+    if rule.exclusive_minimum is not None:
+        details["exclusive_minimum"] = f"{name}: <= {rule.exclusive_minimum}"
+    if rule.maximum is not None:
+        details["maximum"] = f"{name}: > {rule.maximum}"
+    if rule.min_items is not None:
+        details["min_items"] = f"{name}: fewer than {rule.min_items} items"
+    if rule.item_enum is not None:
+        details["item_enum"] = f"{name}: unknown item "  # + the first unknown item
+    if rule.map_keys is not None:
+        details["map_keys"] = f"{name}: unknown key "  # + the first unknown key
+    if rule.enum is not None:
+        details["enum"] = f"{name}: not one of {list(rule.enum)}"
+    return {
+        "name": name,
+        "slot": slot,
+        "json_type": rule.json_type,
+        "item_type": rule.item_type,
+        "map_value_type": rule.map_value_type,
+        "required": rule.required,
+        "nullable": rule.nullable,
+        "timestamp": rule.timestamp,
+        "date": rule.date,
+        "pattern": rule.pattern,
+        "minimum": rule.minimum,
+        "exclusive_minimum": rule.exclusive_minimum,
+        "maximum": rule.maximum,
+        "min_items": rule.min_items,
+        "item_enum": rule.item_enum,
+        "map_keys": rule.map_keys,
+        "enum": rule.enum,
+        "enum_reason": UNKNOWN_CATEGORY if name in topic.categories else SCHEMA_VIOLATION,
+        "details": details,
+    }
+
+
+def parser_spec(plan: PipelinePlan, topics: Sequence[TopicPlan]) -> tuple[str, StructType]:
+    """The parser's spec (JSON) for ``topics`` and its output struct: :data:`HEAD`, then each
+    topic's typed fields as columns ``_c<topic>_<field>`` (:meth:`TopicPlan.column`)."""
+    output = [StructField(name, kind, True) for name, kind in HEAD]
+    specs = []
+    for topic in topics:
+        fields = []
+        for rule in topic.rules:
+            fields.append(_field_spec(topic, rule, len(output)))
+            output.append(StructField(topic.column(rule.name), typed_type(rule), True))
+        events, interval = topic.role == "events", topic.role in ("events", "ground_truth")
+        specs.append(
+            {
+                "kafka_topic": topic.kafka_topic,
+                "index": topic.index,
+                "role": topic.role,
+                "closed": not allows_extra(topic.spec.model),
+                "fields": fields,
+                "interval_field": INTERVAL_FIELD if interval else None,
+                "time_field": topic.time_field if events else None,
+                "id_field": topic.id_field if events else None,
+                "outside_detail": (
+                    f"{topic.time_field}: not in [start, end) of the interval {INTERVAL_FIELD} names"
+                    if events
+                    else None
+                ),
+            }
+        )
+    truth = plan.ground_truth
+    control = None
+    if any(topic.index == truth.index for topic in topics):
+        control = {
+            "topic_index": truth.index,
+            "field": CONTROL_FIELD,
+            "clean": CLEAN,
+            "fields": list(CleanMarker.model_fields),
+            "shard_pattern": SHARD_PATTERN,
+            "details": {
+                "kind": f"{CONTROL_FIELD}: not one of {[CLEAN]}",
+                "cleaned_through": "cleaned_through: not an interval id like 20251108T1215Z",
+                "cleaned_at": "cleaned_at: not an ISO 8601 instant",
+                "shard": f"shard: not {SHARD_PATTERN}",
+            },
+        }
+    spec = {
+        "interval_micros": to_micros_delta(plan.interval),
+        "iso_pattern": ISO_INSTANT_PATTERN,
+        "reasons": {
+            "unparseable": UNPARSEABLE,
+            "schema_violation": SCHEMA_VIOLATION,
+            "outside_interval": OUTSIDE_INTERVAL,
+        },
+        "details": {
+            "unparseable": "value: not a UTF-8 JSON object",
+            "unknown_field": "unknown field ",  # + the first undeclared field
+            "wrong_type": "value: a field has the wrong JSON type",
+            "interval_id": f"{INTERVAL_FIELD}: not an interval id like 20251108T1215Z",
+        },
+        "topics": specs,
+        "control": control,
+    }
+    return json.dumps(spec), StructType(output)
 
 
 def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | None = None) -> DataFrame:
@@ -254,124 +258,29 @@ def parse(rows: DataFrame, plan: PipelinePlan, topics: Sequence[TopicPlan] | Non
     Adds ``_t`` (the topic's index), ``_interval_start`` (events and ground truth), ``_event_time``
     and ``_record_id`` (events that passed every check here; null otherwise).
 
-    ``topics``: the topics ``rows`` can hold (default: all of the plan's). Only their parsing and
-    checks are generated, and only their typed columns are produced: a source of one topic pays
-    for one topic (code Spark generates, compiles and the JIT warms up once per plan, and a ``CASE``
-    per row), and :func:`~streaming.job.Pipeline.silver_frame` unions the sources by name, the
-    missing columns null. A row of a topic outside ``topics`` gets a null ``_t``.
+    ``topics``: the topics ``rows`` can hold (default: all of the plan's). Only their typed columns
+    are produced: :func:`~streaming.job.Pipeline.silver_frame` parses each source with its own
+    topics and unions the sources by name, the missing columns null. A row of a topic outside
+    ``topics`` gets a null ``_t``.
 
-    Built in stages, each a projection over the previous one's columns, so every derived value (the
-    parsed struct, each typed field, the interval start, the index of the first failing check) is
-    computed once per record.
+    One call of ``dev.seedstream.streaming.Parser`` per record (:data:`PARSER_CLASS`, built by
+    :mod:`streaming.javabuild`) does the parsing and checks; this function only builds its spec
+    from the plan and spreads its struct into columns.
     """
     mine = list(plan.topics if topics is None else topics)
-    value = F.col("value")
-    topic_index: Column = F.lit(None).cast("int")
-    for topic in reversed(mine):
-        topic_index = F.when(F.col("topic") == topic.kafka_topic, F.lit(topic.index)).otherwise(topic_index)
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
-    raw = [f"_p{topic.index}" for topic in mine]
-    base = [*LINEAGE, "key", "value", "_t", "_keys", "_utf8"]
-    staged = rows.withColumn("_t", topic_index).select(
-        *LINEAGE,
-        "key",
-        "value",
-        "_t",
-        F.expr("json_object_keys(value)").alias("_keys"),
-        F.is_valid_utf8(value).alias("_utf8"),  # the value's bytes scanned once for it
-        *(
-            F.when(
-                F.col("_t") == topic.index, F.from_json(value, parse_schema(topic.spec.model), options)
-            ).alias(f"_p{topic.index}")
-            for topic in mine
-        ),
-    )
-    truth = plan.ground_truth
-    with_truth = any(topic.index == truth.index for topic in mine)
-    if with_truth:
-        control = (F.col("_t") == truth.index) & F.array_contains(F.col("_keys"), CONTROL_FIELD)
-        staged = staged.withColumn("_t", F.when(control, F.lit(CONTROL_INDEX)).otherwise(F.col("_t")))
-    typed: list[Column] = []
-    starts: dict[int, Column] = {}
-    for topic in mine:
-        record = F.col(f"_p{topic.index}")
-        for rule in topic.rules:
-            field = record[rule.name]
-            if rule.timestamp:
-                field = F.try_to_timestamp(field)
-            elif rule.date:
-                field = F.to_date(F.try_to_timestamp(field, F.lit("yyyy-MM-dd")))
-            typed.append(field.alias(topic.column(rule.name)))
-        if topic.role in ("events", "ground_truth"):
-            starts[topic.index] = interval_start_of(record[INTERVAL_FIELD])
-    typed_names = [topic.column(rule.name) for topic in mine for rule in topic.rules]
-    staged = staged.select(
-        *base, *raw, *typed, _by_topic(starts, F.lit(None).cast("timestamp")).alias("_interval_start")
-    )
-    unparseable = value.isNull() | ~F.col("_utf8") | F.col("_keys").isNull()
-    checks = {
-        topic.index: [(unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object")]
-        + _topic_checks(topic, F.col(f"_p{topic.index}"), F.col("_keys"), plan.interval)
-        for topic in mine
-    }
-    if with_truth:
-        checks[CONTROL_INDEX] = [
-            (unparseable, UNPARSEABLE, "value: not a UTF-8 JSON object"),
-            *_control_checks(F.col("_keys")),
-        ]
-    failing: dict[int, Column] = {}
-    for index, topic_checks in checks.items():
-        first: Column = F.lit(None).cast("int")
-        for number in reversed(range(len(topic_checks))):
-            first = F.when(topic_checks[number][0], F.lit(number)).otherwise(first)
-        failing[index] = first
-    staged = staged.select(
-        *base,
-        *raw,
-        *typed_names,
-        "_interval_start",
-        _by_topic(failing, F.lit(None).cast("int")).alias("_fail"),
-    )
-    verdicts: dict[int, Column] = {}
-    none = F.lit(None).cast("string")
-    passed = F.struct(none.alias("reason"), none.alias("detail"))
-    for index, topic_checks in checks.items():
-        verdict: Column = passed
-        for number in reversed(range(len(topic_checks))):
-            _, code, text = topic_checks[number]
-            hit = F.col("_fail") == number
-            found = F.struct(
-                F.lit(code).alias("reason"),
-                (text if not isinstance(text, str) else F.lit(text)).alias("detail"),
-            )
-            verdict = F.when(hit, found).otherwise(verdict)
-        verdicts[index] = verdict
-    staged = staged.select(
-        *base,
-        *raw,
-        *typed_names,
-        "_interval_start",
-        _by_topic(verdicts, passed).alias("_verdict"),
-        "_fail",
-    ).select(*base, *raw, *typed_names, "_interval_start", "_verdict.reason", "_verdict.detail", "_fail")
-    event_time: Column = F.lit(None).cast("timestamp")
-    record_id: Column = F.lit(None).cast("string")
-    valid = F.col("_fail").isNull()
-    for topic in (t for t in mine if t.role == "events"):
-        accepted = (F.col("_t") == topic.index) & valid
-        event_time = F.when(accepted, F.col(topic.column(topic.time_field))).otherwise(event_time)
-        record_id = F.when(accepted, F.col(topic.column(topic.id_field)).cast("string")).otherwise(record_id)
+    spec, output = parser_spec(plan, mine)
+    spark = rows.sparkSession
+    parser = spark._jvm.dev.seedstream.streaming.Parser  # type: ignore[union-attr]  # noqa: SLF001
+    staged = DataFrame(parser.parse(rows._jdf, spec, output.json(), PARSED), spark)  # noqa: SLF001
+    value, utf8 = F.col("value"), F.col(f"{PARSED}._utf8")
+    typed = [field.name for field in output.fields[len(HEAD) :]]
     return staged.select(
-        "_t",
+        F.col(f"{PARSED}._t").alias("_t"),
         *LINEAGE,
         F.make_valid_utf8("key").alias("key"),  # stored as text: invalid bytes become U+FFFD
-        F.when(F.col("_utf8"), value).otherwise(F.make_valid_utf8(value)).alias("value"),
-        "reason",
-        "detail",
-        "_interval_start",
-        event_time.alias("_event_time"),
-        record_id.alias("_record_id"),
-        *typed_names,
+        F.when(utf8 | value.isNull(), value).otherwise(F.make_valid_utf8(value)).alias("value"),
+        *(F.col(f"{PARSED}.{name}").alias(name) for name in ("reason", "detail", "_interval_start")),
+        *(F.col(f"{PARSED}.{name}").alias(name) for name in ("_event_time", "_record_id", *typed)),
     )
 
 

@@ -331,3 +331,44 @@ def test_a_source_of_one_topic_parses_as_the_whole_plan_does(spark: SparkSession
     shared = [c for c in alone.columns if c != "ingest_time"]
     ordered = [frame.select(shared).orderBy("offset").collect() for frame in (alone, whole)]
     assert ordered[0] == ordered[1]
+
+
+def test_the_parser_types_each_field_as_declared_and_never_coerces(spark: SparkSession) -> None:
+    """JSON types are the model's: a number where a string is declared is a violation (not text), a
+    wrong type in a nullable field is one too, and the bytes must be one UTF-8 JSON object."""
+    values = [
+        event(truck_id=100),
+        event(timestamp="2025-11-08T13:20:00.5+01:00"),  # any offset, fraction of any length
+        event(batch_id="20251108T121500Z"),  # the interval id with seconds
+        event() + " {}",  # trailing content
+        "",
+    ]
+    assert verdicts(parsed(spark, values)) == [
+        (validation.SCHEMA_VIOLATION, "truck_id: null or not a JSON string"),
+        (None, None),
+        (None, None),
+        (validation.UNPARSEABLE, "value: not a UTF-8 JSON object"),
+        (validation.UNPARSEABLE, "value: not a UTF-8 JSON object"),
+    ]
+    row = validation.typed_rows(parsed(spark, [values[1]]), EVENTS).collect()[0]
+    assert row.timestamp == datetime(2025, 11, 8, 12, 20, 0, 500000)
+    invalid = event().encode()[:-2] + b'\xff"}'  # one byte that is no UTF-8, inside a string
+    frame = validation.parse(
+        validation.kafka_rows(
+            spark.createDataFrame(
+                [(b"k\xfe", invalid, "fleet.driver-events", 0, 0, NOW)],
+                "key binary, value binary, topic string, partition int, offset long, timestamp timestamp",
+            )
+        ),
+        PLAN,
+    )
+    (quarantined,) = validation.quarantine_rows(frame).collect()
+    unparseable = (validation.UNPARSEABLE, "value: not a UTF-8 JSON object")
+    assert (quarantined.reason, quarantined.detail) == unparseable
+    assert quarantined.raw_value.endswith('\ufffd"}') and quarantined.key == "k\ufffd"
+    records = _identity_entities()
+    individual = records["identity.individuals"]
+    wrong = json.dumps({**individual, "income_individual": "rich"})  # nullable, but not a number
+    assert verdicts(_identity_parsed(spark, "identity.individuals", [wrong])) == [
+        (validation.SCHEMA_VIOLATION, "value: a field has the wrong JSON type")
+    ]
