@@ -34,14 +34,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from producer.config import load_config
 from producer.generation.scenarios.registry import get_scenario
 from producer.kafka.topics import ensure_topics, topic_layouts
 from producer.stack.broker import LocalBroker, free_port
-from streaming.observability import end_offsets, processed_offsets
+from streaming.observability import end_offsets, offsets_of
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDSTREAM = str(REPO / ".venv" / "bin" / "seedstream")
@@ -85,9 +84,7 @@ def _silver_offsets(progress_log: Path) -> dict[tuple[str, int], int]:
     for line in progress_log.read_text().splitlines():
         record = json.loads(line)
         if record.get("event") == "progress" and record.get("name") == "silver":
-            offsets.update(processed_offsets(SimpleNamespace(sources=[
-                SimpleNamespace(endOffset=source.get("endOffset")) for source in record.get("sources", [])
-            ])))  # fmt: skip
+            offsets.update(offsets_of(source.get("endOffset") for source in record.get("sources", [])))
     return offsets
 
 

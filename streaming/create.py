@@ -35,11 +35,11 @@ CREATE_THREADS = 4
 mostly the driver waiting on its own commit."""
 
 
-def create_tables(tables: Tables, routed: DataFrame | None = None) -> None:
+def create_tables(tables: Tables) -> None:
     """Create every table that does not exist yet (:func:`create_bronze_tables`, then
-    :func:`create_silver_tables`)."""
+    :func:`create_silver_tables`, their shapes from the parse of an empty frame)."""
     create_bronze_tables(tables)
-    create_silver_tables(tables, routed)
+    create_silver_tables(tables)
 
 
 def create_bronze_tables(tables: Tables) -> None:

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,11 +125,17 @@ def _watermark_seconds(progress: Any) -> float | None:
 
 def processed_offsets(progress: Any) -> dict[tuple[str, int], int]:
     """(topic, partition) → next offset to read, from a progress's Kafka sources' end offsets."""
+    return offsets_of(source.endOffset for source in progress.sources)
+
+
+def offsets_of(values: Iterable[object]) -> dict[tuple[str, int], int]:
+    """(topic, partition) → next offset to read, from sources' ``endOffset`` values (a Kafka
+    source's is ``{topic: {partition: offset}}``, as JSON text or parsed; others are skipped)."""
     offsets: dict[tuple[str, int], int] = {}
-    for source in progress.sources:
+    for value in values:
         try:
-            end = json.loads(source.endOffset) if isinstance(source.endOffset, str) else source.endOffset
-        except (TypeError, ValueError):
+            end = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
             continue
         if not isinstance(end, dict):
             continue
