@@ -117,10 +117,12 @@ def _log_config_file(log_file: str | None = None) -> Path:
 
 JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
 """HotSpot options of the driver and executors on any master: HotSpot leaves methods over 8,000
-bytes of bytecode to the interpreter, and the code Spark generates for the silver query's parse and
-checks is larger. Measured with ``bench/bench_streaming.py --hours 4``: the silver micro-batch's
-route step 9 s → 7 s per 200,000 events, the whole job 170.7 s → 161.2 s; the parse alone in batch
-6.3 s → 3.0 s."""
+bytes of bytecode to the interpreter. It paid off when the parse and its checks were Spark
+expressions (``bench/bench_streaming.py --hours 4``: the silver micro-batch's route step 9 s → 7 s
+per 200,000 events, the whole job 170.7 s → 161.2 s). Since the parse is one JVM function
+(:mod:`streaming.validation`) the difference is within the noise (1 h whole job, alternating runs:
+67.4 and 73.2 s without it, 71.0 and 72.9 s with it); kept because the silver query's wide
+projections (every topic's typed columns) still generate large methods."""
 
 ROW_CACHE_SERIALIZER = "dev.seedstream.streaming.RowCacheSerializer"
 """Caches rows as their bytes (``streaming/java``): the session's ``spark.sql.cache.serializer``."""
