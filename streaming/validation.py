@@ -126,7 +126,8 @@ HEAD: tuple[tuple[str, DataType], ...] = (
     ("_event_time", TimestampType()),
     ("_record_id", StringType()),
 )
-"""The parser's output slots before the typed fields (``dev.seedstream.streaming.Parser``)."""
+"""The parser's output slots before the typed fields, in its slot order: sent in the spec as ``head``,
+which ``dev.seedstream.streaming.Parser`` refuses unless it names its own slots in its order."""
 
 
 def typed_type(rule: FieldRule) -> DataType:
@@ -233,6 +234,7 @@ def parser_spec(plan: PipelinePlan, topics: Sequence[TopicPlan]) -> tuple[str, S
             },
         }
     spec = {
+        "head": [name for name, _ in HEAD],
         "interval_micros": to_micros_delta(plan.interval),
         "iso_pattern": ISO_INSTANT_PATTERN,
         "reasons": {

@@ -372,3 +372,19 @@ def test_the_parser_types_each_field_as_declared_and_never_coerces(spark: SparkS
     assert verdicts(_identity_parsed(spark, "identity.individuals", [wrong])) == [
         (validation.SCHEMA_VIOLATION, "value: a field has the wrong JSON type")
     ]
+
+
+def test_the_parser_refuses_a_spec_whose_output_slots_are_not_its_own(spark: SparkSession) -> None:
+    """The slots before the typed fields are named once in Python (``HEAD``, with their types) and
+    once in the parser: a spec naming other slots, or the same in another order, fails when the
+    plan is built (on the driver), not in a task."""
+    from pyspark.errors import IllegalArgumentException
+
+    spec, output = validation.parser_spec(PLAN, [EVENTS])
+    rows = validation.kafka_rows(spark.createDataFrame([], KAFKA_SCHEMA))
+    parser = spark._jvm.dev.seedstream.streaming.Parser  # type: ignore[union-attr]  # noqa: SLF001
+    parser.parse(rows._jdf, spec, output.json(), validation.PARSED)  # noqa: SLF001 - the spec as built
+    swapped = json.loads(spec)
+    swapped["head"][2:4] = swapped["head"][3:1:-1]  # reason and detail swapped
+    with pytest.raises(IllegalArgumentException, match="names the output slots"):
+        parser.parse(rows._jdf, json.dumps(swapped), output.json(), validation.PARSED)  # noqa: SLF001

@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.core.JsonFactory;
@@ -65,6 +66,22 @@ public final class Parser implements UDF2<String, byte[], Row> {
   static final int EVENT_TIME = 5;
   static final int RECORD_ID = 6;
 
+  /**
+   * The names of the slots above, in their order: the spec's {@code head} must be exactly these
+   * ({@code streaming/validation.py}'s {@code HEAD}, which types them), so the two cannot drift.
+   */
+  static final List<String> HEAD =
+      List.of("_t", "_utf8", "reason", "detail", "_interval_start", "_event_time", "_record_id");
+
+  /**
+   * Compiled specs by their text, shared by every copy of the function in this JVM: Spark
+   * deserializes one copy per task, and each would otherwise compile the spec again. A plan holds
+   * one spec per source; the bound only keeps a long-lived JVM that plans many from growing.
+   */
+  private static final Map<String, Compiled> COMPILED = new ConcurrentHashMap<>();
+
+  private static final int MAX_COMPILED = 64;
+
   private final String spec;
   private final int width;
   private transient volatile Compiled compiled;
@@ -95,19 +112,37 @@ public final class Parser implements UDF2<String, byte[], Row> {
   private Compiled compiled() {
     Compiled result = compiled;
     if (result == null) {
-      synchronized (this) {
-        result = compiled;
-        if (result == null) {
-          try {
-            result = new Compiled(new ObjectMapper().readTree(spec));
-          } catch (IOException e) {
-            throw new IllegalArgumentException("the parser's spec is not JSON: " + e.getMessage(), e);
-          }
-          compiled = result;
+      result = COMPILED.get(spec);
+      if (result == null) {
+        result = compile(spec);
+        if (COMPILED.size() >= MAX_COMPILED) {
+          COMPILED.clear();
         }
+        COMPILED.putIfAbsent(spec, result);
       }
+      compiled = result;
     }
     return result;
+  }
+
+  /** The spec compiled; a spec that is not JSON or whose head is not {@link #HEAD} is refused. */
+  static Compiled compile(String spec) {
+    JsonNode tree;
+    try {
+      tree = new ObjectMapper().readTree(spec);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("the parser's spec is not JSON: " + e.getMessage(), e);
+    }
+    List<String> head = new ArrayList<>();
+    JsonNode names = tree.get("head");
+    if (names != null) {
+      names.forEach(name -> head.add(name.asText()));
+    }
+    if (!head.equals(HEAD)) {
+      throw new IllegalArgumentException(
+          "the parser's spec names the output slots " + head + ", the parser's are " + HEAD);
+    }
+    return new Compiled(tree);
   }
 
   /** The spec compiled: per topic its fields, patterns and sets; shared by the task threads. */
