@@ -19,7 +19,8 @@ Queries (one Spark session, FAIR scheduler pools, each with its own checkpoint u
   in 6 hours with one watermark for all). Spark keeps one watermark per source, so the source is
   the partition, as Flink's per-partition watermarks. The price is Spark's: an event partition
   that has received nothing yet holds the watermark back, and a quiet one delays closing until
-  its next event; the partition count is fixed for the life of the checkpoint. The event sources'
+  its next event; the partition count is fixed for the life of the checkpoint (checked at start:
+  :meth:`Pipeline.check_checkpoint`). The event sources'
   latest offsets are fetched before the entities' (sources are planned in plan order), and the
   producer acknowledges an entity before publishing events that reference it, so every entity an
   event of a micro-batch references is in that micro-batch or an earlier one.
@@ -49,7 +50,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.util import inheritable_thread_target
 
-from producer.errors import SeedstreamError
+from producer.errors import BadInputError, SeedstreamError
 from producer.generation.clock import format_duration
 from producer.kafka.client import spark_kafka_options
 from streaming import catalog, checks
@@ -311,13 +312,65 @@ class Pipeline:
             f"allowed lateness {format_duration(plan.lateness) if plan.lateness else 'PT0S'}"
         )
 
+    def silver_sources(self) -> list[dict[str, list[int]]]:
+        """The silver query's sources in order (:meth:`silver_frame`): topic → partitions."""
+        sources = [
+            {topic.kafka_topic: [partition]}
+            for topic in self.plan.of_role("events")
+            for partition in range(self.count(topic.name))
+        ]
+        rest = [t for t in self.plan.topics if t.role in ("entities", "ground_truth")]
+        sources.append({t.kafka_topic: list(range(self.count(t.name))) for t in rest})
+        return sources
+
+    def check_checkpoint(self) -> None:
+        """Refuse to start when the silver query's checkpoint was made for other event partitions.
+
+        Spark keeps a checkpoint's sources fixed, and the silver query has one source per event
+        topic partition: with partitions added (or topics recreated with another count, or another
+        topic prefix) Spark would fail the query with an assertion about source counts. Raises
+        :class:`BadInputError` naming each topic whose partitions differ, and the ways out."""
+        checkpointed = self.tables.checkpoint_sources(SILVER)
+        if checkpointed is None:
+            return
+        expected = self.silver_sources()
+        events = len(expected) - 1
+        if (
+            len(checkpointed) == len(expected)
+            and checkpointed[:events] == expected[:events]
+            and set(checkpointed[-1]) == set(expected[-1])
+        ):
+            return  # the entity source subscribes: Spark follows partitions added to its topics
+
+        def partitions(sources: list[dict[str, list[int]]]) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for source in sources:
+                for topic, numbers in source.items():
+                    counts[topic] = counts.get(topic, 0) + len(numbers)
+            return counts
+
+        before, now = partitions(checkpointed), partitions(expected)
+        differences = [
+            f"{topic}: {before.get(topic, 0)} partitions in the checkpoint, {now.get(topic, 0)} now"
+            for topic in sorted(set(before) | set(now))
+            if before.get(topic, 0) != now.get(topic, 0)
+        ] or ["the same topics and partitions in another order of sources"]
+        raise BadInputError(
+            f"the silver query's checkpoint ({self.tables.checkpoint(SILVER)}) was made for other Kafka "
+            f"topic partitions ({'; '.join(differences)}), and Spark cannot change a checkpoint's sources: "
+            "give the topics their partitions back, use another --data-dir, or start the pipeline afresh "
+            f"with `seedstream clean --pipeline --data-dir {self.locations.root} --yes`"
+        )
+
     def start(self, available_now: bool = False) -> list[StreamingQuery]:
-        """Create the tables and start every query (``available_now``: bronze and silver only).
+        """Create the tables and start every query (``available_now``: bronze and silver only),
+        after :meth:`check_checkpoint`.
 
         The silver query's plan is built while the bronze tables are created (the one needs the
         driver's Python, the other mostly waits on Delta); the silver and checks tables take their
         shapes from that plan's schema instead of planning the parse again. Silver, the query
         everything waits for, starts first."""
+        self.check_checkpoint()
         began = time.monotonic()
         with ThreadPoolExecutor(1, thread_name_prefix="create-tables") as pool:
             bronze = pool.submit(inheritable_thread_target(self.spark)(create_bronze_tables), self.tables)

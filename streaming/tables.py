@@ -61,6 +61,34 @@ class Tables:
         first = self.spark.sparkContext.textFile(f"{self.checkpoint(query)}/metadata").first()
         return f"{query}:{json.loads(first)['id']}"
 
+    def checkpoint_sources(self, query: str) -> list[dict[str, list[int]]] | None:
+        """Each source's topic partitions in a query's latest offsets, in the query's source order
+        (None: the query has not planned a micro-batch yet).
+
+        Spark writes ``offsets/<micro-batch>`` as the line ``v1``, the micro-batch's metadata, then
+        one line per source; a Kafka source's is ``{topic: {partition: offset}}`` (another kind of
+        source gives an empty mapping here)."""
+        spark = self.spark
+        offsets = f"{self.checkpoint(query)}/offsets"
+        path = spark._jvm.org.apache.hadoop.fs.Path(offsets)  # type: ignore[union-attr]  # noqa: SLF001
+        files = path.getFileSystem(spark._jsc.hadoopConfiguration())  # noqa: SLF001
+        if not files.exists(path):
+            return None
+        names = [status.getPath().getName() for status in files.listStatus(path)]
+        batches = [int(name) for name in names if name.isdigit()]
+        if not batches:
+            return None
+        lines = spark.sparkContext.textFile(f"{offsets}/{max(batches)}").collect()
+        sources: list[dict[str, list[int]]] = []
+        for line in lines[2:]:
+            try:
+                value = json.loads(line)
+            except ValueError:
+                value = None
+            kafka = value.items() if isinstance(value, dict) else []
+            sources.append({topic: sorted(map(int, ps)) for topic, ps in kafka if isinstance(ps, dict)})
+        return sources
+
     def silver_paths(self) -> dict[str, str]:
         """Silver table name → path (every topic's table and the quarantine)."""
         paths = {topic.table: self.silver(topic) for topic in self.plan.topics}

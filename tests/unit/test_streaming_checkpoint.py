@@ -1,0 +1,86 @@
+"""A silver checkpoint made for other event partitions is refused before any query starts, with the
+topics that differ and the ways out, instead of Spark's assertion about source counts."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from producer.config import load_config
+from producer.datadir import TableLocations
+from producer.errors import BadInputError
+from streaming.contract import plan_for
+from streaming.job import SILVER, Pipeline
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pyspark.sql import SparkSession
+
+pytestmark = pytest.mark.spark
+
+CONFIG = load_config("small")
+PLAN = plan_for(CONFIG)
+EVENTS = PLAN.by_name("fleet.driver-events").kafka_topic
+COMPANIES = PLAN.by_name("fleet.companies").kafka_topic
+BATCHES = PLAN.by_name("fleet.driver-batches").kafka_topic
+METADATA = {"batchWatermarkMs": 0, "batchTimestampMs": 1795488596154, "conf": {}}
+
+
+def pipeline(spark: SparkSession, root: Path, event_partitions: int) -> Pipeline:
+    partitions = {topic.name: 3 for topic in PLAN.topics}
+    partitions["fleet.driver-events"] = event_partitions
+    partitions["fleet.driver-batches"] = 1
+    return Pipeline(spark, CONFIG, TableLocations(f"file:{root}"), partitions=partitions, labels=False)
+
+
+def write_offsets(root: Path, batch: int, sources: list[dict[str, dict[str, int]]]) -> None:
+    """``offsets/<batch>`` as Spark writes it (the format of a real silver checkpoint's file)."""
+    offsets = root / "checkpoints" / SILVER / "offsets"
+    offsets.mkdir(parents=True, exist_ok=True)
+    lines = ["v1", json.dumps(METADATA), *(json.dumps(source) for source in sources)]
+    (offsets / str(batch)).write_text("\n".join(lines))
+
+
+def silver_offsets(event_partitions: int, prefix: str = "") -> list[dict[str, dict[str, int]]]:
+    events = [{f"{prefix}{EVENTS}": {str(p): 100 * p}} for p in range(event_partitions)]
+    return [*events, {f"{prefix}{COMPANIES}": {"0": 3, "1": 4, "2": 5}, f"{prefix}{BATCHES}": {"0": 8}}]
+
+
+def test_a_checkpoint_of_the_same_partitions_starts_and_none_at_all_too(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    job = pipeline(spark, tmp_path, 3)
+    job.check_checkpoint()  # no checkpoint yet
+    write_offsets(tmp_path, 0, silver_offsets(2))
+    write_offsets(tmp_path, 1, silver_offsets(3))  # the latest micro-batch is what counts
+    assert job.tables.checkpoint_sources(SILVER) == [
+        {EVENTS: [0]},
+        {EVENTS: [1]},
+        {EVENTS: [2]},
+        {COMPANIES: [0, 1, 2], BATCHES: [0]},
+    ]
+    job.check_checkpoint()
+    # Partitions added to an entity topic: its source subscribes, and Spark follows them.
+    write_offsets(tmp_path, 2, [*silver_offsets(3)[:3], {COMPANIES: {"0": 3}, BATCHES: {"0": 8}}])
+    job.check_checkpoint()
+
+
+def test_event_partitions_added_are_refused_with_the_topic_and_the_ways_out(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    write_offsets(tmp_path, 0, silver_offsets(3))
+    with pytest.raises(BadInputError) as refused:
+        pipeline(spark, tmp_path, 4).check_checkpoint()
+    message = str(refused.value)
+    assert f"{EVENTS}: 3 partitions in the checkpoint, 4 now" in message
+    assert f"seedstream clean --pipeline --data-dir file:{tmp_path} --yes" in message
+    assert refused.value.exit_code == 2
+
+
+def test_another_topic_prefix_is_refused(spark: SparkSession, tmp_path: Path) -> None:
+    write_offsets(tmp_path, 0, silver_offsets(3, prefix="old."))
+    with pytest.raises(BadInputError, match=f"old.{EVENTS}: 3 partitions in the checkpoint, 0 now"):
+        pipeline(spark, tmp_path, 3).check_checkpoint()
