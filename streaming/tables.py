@@ -61,13 +61,14 @@ class Tables:
         first = self.spark.sparkContext.textFile(f"{self.checkpoint(query)}/metadata").first()
         return f"{query}:{json.loads(first)['id']}"
 
-    def checkpoint_sources(self, query: str) -> list[dict[str, list[int]]] | None:
+    def checkpoint_sources(self, query: str) -> list[dict[str, list[int]] | None] | None:
         """Each source's topic partitions in a query's latest offsets, in the query's source order
         (None: the query has not planned a micro-batch yet).
 
         Spark writes ``offsets/<micro-batch>`` as the line ``v1``, the micro-batch's metadata, then
         one line per source; a Kafka source's is ``{topic: {partition: offset}}`` (another kind of
-        source gives an empty mapping here)."""
+        source gives an empty mapping here), and a source without an offset yet is ``-`` (None
+        here)."""
         spark = self.spark
         offsets = f"{self.checkpoint(query)}/offsets"
         path = spark._jvm.org.apache.hadoop.fs.Path(offsets)  # type: ignore[union-attr]  # noqa: SLF001
@@ -79,12 +80,13 @@ class Tables:
         if not batches:
             return None
         lines = spark.sparkContext.textFile(f"{offsets}/{max(batches)}").collect()
-        sources: list[dict[str, list[int]]] = []
+        sources: list[dict[str, list[int]] | None] = []
         for line in lines[2:]:
             try:
                 value = json.loads(line)
             except ValueError:
-                value = None
+                sources.append(None)
+                continue
             kafka = value.items() if isinstance(value, dict) else []
             sources.append({topic: sorted(map(int, ps)) for topic, ps in kafka if isinstance(ps, dict)})
         return sources

@@ -36,11 +36,12 @@ def pipeline(spark: SparkSession, root: Path, event_partitions: int) -> Pipeline
     return Pipeline(spark, CONFIG, TableLocations(f"file:{root}"), partitions=partitions, labels=False)
 
 
-def write_offsets(root: Path, batch: int, sources: list[dict[str, dict[str, int]]]) -> None:
-    """``offsets/<batch>`` as Spark writes it (the format of a real silver checkpoint's file)."""
+def write_offsets(root: Path, batch: int, sources: list[dict[str, dict[str, int]] | None]) -> None:
+    """``offsets/<batch>`` as Spark writes it (the format of a real silver checkpoint's file; a
+    source without an offset is ``-``)."""
     offsets = root / "checkpoints" / SILVER / "offsets"
     offsets.mkdir(parents=True, exist_ok=True)
-    lines = ["v1", json.dumps(METADATA), *(json.dumps(source) for source in sources)]
+    lines = ["v1", json.dumps(METADATA), *("-" if s is None else json.dumps(s) for s in sources)]
     (offsets / str(batch)).write_text("\n".join(lines))
 
 
@@ -66,6 +67,9 @@ def test_a_checkpoint_of_the_same_partitions_starts_and_none_at_all_too(
     # Partitions added to an entity topic: its source subscribes, and Spark follows them.
     write_offsets(tmp_path, 2, [*silver_offsets(3)[:3], {COMPANIES: {"0": 3}, BATCHES: {"0": 8}}])
     job.check_checkpoint()
+    # A source recorded without an offset tells nothing either way.
+    write_offsets(tmp_path, 3, [None, *silver_offsets(3)[1:]])
+    job.check_checkpoint()
 
 
 def test_event_partitions_added_are_refused_with_the_topic_and_the_ways_out(
@@ -82,5 +86,10 @@ def test_event_partitions_added_are_refused_with_the_topic_and_the_ways_out(
 
 def test_another_topic_prefix_is_refused(spark: SparkSession, tmp_path: Path) -> None:
     write_offsets(tmp_path, 0, silver_offsets(3, prefix="old."))
-    with pytest.raises(BadInputError, match=f"old.{EVENTS}: 3 partitions in the checkpoint, 0 now"):
+    with pytest.raises(BadInputError) as refused:
         pipeline(spark, tmp_path, 3).check_checkpoint()
+    message = str(refused.value)
+    assert f"old.{EVENTS}: 3 partitions in the checkpoint, 0 now" in message
+    assert f"{EVENTS}: 0 partitions in the checkpoint, 3 now" in message
+    assert f"old.{COMPANIES}: read in the checkpoint, not now" in message
+    assert f"{BATCHES}: read now, not in the checkpoint" in message
