@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.util import inheritable_thread_target
 
+from producer.datadir import local_path
 from producer.errors import BadInputError, SeedstreamError
 from producer.generation.clock import format_duration
 from producer.kafka.client import spark_kafka_options
@@ -93,6 +95,10 @@ def read_splits(sources: int, slots: int) -> int:
     silver micro-batches' read-and-route step 5.1–5.4 s → 4.1–4.7 s per 200,000 events."""
     sources, slots = max(sources, 1), max(slots, 1)
     return min(slots // math.gcd(sources, slots), MAX_SPLITS)
+
+
+def _sources(count: int) -> str:
+    return f"{count} source{'' if count == 1 else 's'}"
 
 
 def bronze_query_name(kafka_topic: str) -> str:
@@ -324,12 +330,15 @@ class Pipeline:
         return sources
 
     def check_checkpoint(self) -> None:
-        """Refuse to start when the silver query's checkpoint was made for other event partitions.
+        """Refuse to start when the silver query's checkpoint was made for other sources.
 
-        Spark keeps a checkpoint's sources fixed, and the silver query has one source per event
-        topic partition: with partitions added (or topics recreated with another count, or another
-        topic prefix) Spark would fail the query with an assertion about source counts. Raises
-        :class:`BadInputError` naming each topic whose partitions differ, and the ways out."""
+        Spark cannot continue a checkpoint whose sources changed, and the silver query has one
+        source per event topic partition, then one for the entity and ground-truth topics: with
+        partitions added (or topics recreated with another count, or another topic prefix, or a
+        checkpoint of an earlier version with one source per event topic) Spark would fail the
+        query with an assertion about source counts. Partitions added to an entity topic are
+        fine: that source subscribes, and Spark follows them. Raises :class:`BadInputError`
+        naming what differs and the ways out."""
         checkpointed = self.tables.checkpoint_sources(SILVER)
         if not checkpointed:
             return
@@ -340,34 +349,54 @@ class Pipeline:
         ):
             entities = checkpointed[-1]
             if entities is None or set(entities) == set(expected[-1]):
-                return  # the entity source subscribes: Spark follows partitions added to its topics
+                return
 
-        def partitions(sources: list[dict[str, list[int]] | None]) -> dict[str, int]:
-            counts: dict[str, int] = {}
+        def counts(sources: list[dict[str, list[int]] | None]) -> dict[str, tuple[int, int]]:
+            """topic → (sources, partitions) over the event sources."""
+            found: dict[str, tuple[int, int]] = {}
             for source in sources:
                 for topic, numbers in (source or {}).items():
-                    counts[topic] = counts.get(topic, 0) + len(numbers)
-            return counts
+                    reads, partitions = found.get(topic, (0, 0))
+                    found[topic] = (reads + 1, partitions + len(numbers))
+            return found
 
-        before, now = partitions(checkpointed[:-1]), partitions(list(expected[:-1]))
-        differences = [
-            f"{topic}: {before.get(topic, 0)} partitions in the checkpoint, {now.get(topic, 0)} now"
-            for topic in sorted(set(before) | set(now))
-            if before.get(topic, 0) != now.get(topic, 0)
-        ]
-        old_entities, new_entities = set(checkpointed[-1] or ()), set(expected[-1])
-        differences += [
-            f"{topic}: read in the checkpoint, not now" for topic in sorted(old_entities - new_entities)
-        ]
-        differences += [
-            f"{topic}: read now, not in the checkpoint" for topic in sorted(new_entities - old_entities)
-        ]
-        differences = differences or ["the same topics and partitions in another order of sources"]
+        before, now = counts(checkpointed[:-1]), counts(list(expected[:-1]))
+        unknown = sum(source is None for source in checkpointed[:-1])
+        differences = []
+        for topic in sorted(set(before) | set(now)):
+            (old_reads, old_partitions), (new_reads, new_partitions) = (
+                before.get(topic, (0, 0)),
+                now.get(topic, (0, 0)),
+            )
+            if old_partitions != new_partitions and not unknown:
+                differences.append(
+                    f"{topic}: {old_partitions} partitions in the checkpoint, {new_partitions} now"
+                )
+            elif old_reads != new_reads and not unknown:
+                differences.append(f"{topic}: {_sources(old_reads)} in the checkpoint, {new_reads} now")
+        if unknown:
+            total = _sources(len(checkpointed))
+            differences.append(
+                f"{total} in the checkpoint ({unknown} without an offset), {len(expected)} now"
+            )
+        old, new = set(checkpointed[-1] or ()), set(expected[-1])
+        differences += [f"{topic}: read in the checkpoint, not now" for topic in sorted(old - new)]
+        differences += [f"{topic}: read now, not in the checkpoint" for topic in sorted(new - old)]
+        if not differences:
+            differences = [f"{len(checkpointed)} sources in the checkpoint, {len(expected)} now"]
+        root = self.locations.root
+        local = local_path(root)
+        afresh = (
+            f"seedstream clean --pipeline --data-dir {shlex.quote(str(local))} --yes"
+            if local is not None
+            else f"delete {root}/checkpoints and {root}/delta"
+        )
+        afresh = f"start the pipeline afresh: {afresh}"
         raise BadInputError(
             f"the silver query's checkpoint ({self.tables.checkpoint(SILVER)}) was made for other Kafka "
-            f"topic partitions ({'; '.join(differences)}), and Spark cannot change a checkpoint's sources: "
-            "give the topics their partitions back, use another --data-dir, or start the pipeline afresh "
-            f"with `seedstream clean --pipeline --data-dir {self.locations.root} --yes`"
+            f"sources ({'; '.join(differences)}), and Spark cannot continue a checkpoint whose sources "
+            "changed: recreate the topics with the checkpoint's partitions (or use its topic prefix), "
+            f"use another --data-dir, or {afresh}"
         )
 
     def start(self, available_now: bool = False) -> list[StreamingQuery]:

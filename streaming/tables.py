@@ -79,7 +79,12 @@ class Tables:
         batches = [int(name) for name in names if name.isdigit()]
         if not batches:
             return None
-        lines = spark.sparkContext.textFile(f"{offsets}/{max(batches)}").collect()
+        latest = files.open(spark._jvm.org.apache.hadoop.fs.Path(f"{offsets}/{max(batches)}"))  # type: ignore[union-attr]  # noqa: SLF001
+        try:
+            text = spark._jvm.org.apache.commons.io.IOUtils.toString(latest, "UTF-8")  # type: ignore[union-attr]  # noqa: SLF001
+        finally:
+            latest.close()
+        lines = str(text).splitlines()
         sources: list[dict[str, list[int]] | None] = []
         for line in lines[2:]:
             try:

@@ -80,7 +80,7 @@ def test_event_partitions_added_are_refused_with_the_topic_and_the_ways_out(
         pipeline(spark, tmp_path, 4).check_checkpoint()
     message = str(refused.value)
     assert f"{EVENTS}: 3 partitions in the checkpoint, 4 now" in message
-    assert f"seedstream clean --pipeline --data-dir file:{tmp_path} --yes" in message
+    assert f"seedstream clean --pipeline --data-dir {tmp_path} --yes" in message
     assert refused.value.exit_code == 2
 
 
@@ -93,3 +93,22 @@ def test_another_topic_prefix_is_refused(spark: SparkSession, tmp_path: Path) ->
     assert f"{EVENTS}: 0 partitions in the checkpoint, 3 now" in message
     assert f"old.{COMPANIES}: read in the checkpoint, not now" in message
     assert f"{BATCHES}: read now, not in the checkpoint" in message
+
+
+def test_an_earlier_layout_and_changed_entity_topics_are_refused_naming_the_sources(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """One source per event topic (the layout before one per partition): the partitions add up,
+    the sources do not. An entity topic added or gone changes what the entity source reads."""
+    job = pipeline(spark, tmp_path, 3)
+    write_offsets(tmp_path, 0, [{EVENTS: {"0": 1, "1": 2, "2": 3}}, silver_offsets(3)[-1]])
+    with pytest.raises(BadInputError, match=f"{EVENTS}: 1 source in the checkpoint, 3 now"):
+        job.check_checkpoint()
+    write_offsets(tmp_path, 1, [*silver_offsets(3)[:3], {COMPANIES: {"0": 3}, "gone": {"0": 1}}])
+    with pytest.raises(BadInputError) as refused:
+        job.check_checkpoint()
+    assert "gone: read in the checkpoint, not now" in str(refused.value)
+    assert f"{BATCHES}: read now, not in the checkpoint" in str(refused.value)
+    write_offsets(tmp_path, 2, [None, {EVENTS: {"1": 2}}, silver_offsets(3)[-1]])
+    with pytest.raises(BadInputError, match=r"3 sources in the checkpoint \(1 without an offset\), 4 now"):
+        job.check_checkpoint()

@@ -97,6 +97,12 @@ public final class Parser implements UDF2<String, byte[], Row> {
    */
   public static Dataset<Row> parse(Dataset<Row> rows, String spec, String outputSchema, String into) {
     StructType output = (StructType) DataType.fromJson(outputSchema);
+    List<String> names = List.of(output.fieldNames());
+    if (names.size() < HEAD.size() || !names.subList(0, HEAD.size()).equals(HEAD)) {
+      throw new IllegalArgumentException(
+          "the parser's output schema starts with " + names.subList(0, Math.min(names.size(), HEAD.size()))
+              + ", the parser's slots are " + HEAD);
+    }
     Parser parser = new Parser(spec, output.size());
     parser.compiled(); // a bad spec fails here, on the driver, not in a task
     UserDefinedFunction udf = functions.udf(parser, output).asNonNullable();
