@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 
     from producer.config import SeedstreamConfig
     from producer.datadir import TableLocations
+    from streaming.contract import TopicPlan
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,18 @@ class Pipeline:
             started.append(self._start("bronze", lambda w=writer, p=path: w.start(p)))
         return started
 
+    def _event_partitions(self) -> list[tuple[TopicPlan, int]]:
+        """The silver query's event sources in order: (event topic, partition)."""
+        return [
+            (topic, partition)
+            for topic in self.plan.of_role("events")
+            for partition in range(self.count(topic.name))
+        ]
+
+    def _entity_source_topics(self) -> list[TopicPlan]:
+        """The topics of the silver query's last source: the entity and ground-truth topics."""
+        return [t for t in self.plan.topics if t.role in ("entities", "ground_truth")]
+
     def silver_frame(self) -> DataFrame:
         """The silver query's routed frame (before the ``foreachBatch`` sink): one capped, watermarked
         source per event topic partition, then one uncapped source for the entity and ground-truth
@@ -261,10 +274,9 @@ class Pipeline:
                 ),
                 delay,
             )
-            for topic in self.plan.of_role("events")
-            for partition in range(self.count(topic.name))
+            for topic, partition in self._event_partitions()
         ]
-        rest = [t for t in self.plan.topics if t.role in ("entities", "ground_truth")]
+        rest = self._entity_source_topics()
         inputs.append(
             parse(kafka_rows(self._kafka([t.kafka_topic for t in rest], capped=False)), self.plan, rest)
         )
@@ -320,13 +332,8 @@ class Pipeline:
 
     def silver_sources(self) -> list[dict[str, list[int]]]:
         """The silver query's sources in order (:meth:`silver_frame`): topic → partitions."""
-        sources = [
-            {topic.kafka_topic: [partition]}
-            for topic in self.plan.of_role("events")
-            for partition in range(self.count(topic.name))
-        ]
-        rest = [t for t in self.plan.topics if t.role in ("entities", "ground_truth")]
-        sources.append({t.kafka_topic: list(range(self.count(t.name))) for t in rest})
+        sources = [{topic.kafka_topic: [partition]} for topic, partition in self._event_partitions()]
+        sources.append({t.kafka_topic: list(range(self.count(t.name))) for t in self._entity_source_topics()})
         return sources
 
     def check_checkpoint(self) -> None:
@@ -383,7 +390,7 @@ class Pipeline:
         differences += [f"{topic}: read in the checkpoint, not now" for topic in sorted(old - new)]
         differences += [f"{topic}: read now, not in the checkpoint" for topic in sorted(new - old)]
         if not differences:
-            differences = [f"{len(checkpointed)} sources in the checkpoint, {len(expected)} now"]
+            differences = [f"{_sources(len(checkpointed))} in the checkpoint, {len(expected)} now"]
         root = self.locations.root
         local = local_path(root)
         afresh = (
