@@ -392,3 +392,16 @@ def test_the_parser_refuses_a_spec_whose_output_slots_are_not_its_own(spark: Spa
     renamed = type(output)([fields[1], fields[0], *fields[2:]])  # _t and _utf8 swapped in the schema
     with pytest.raises(IllegalArgumentException, match="output schema starts with"):
         parser.parse(rows._jdf, spec, renamed.json(), validation.PARSED)  # noqa: SLF001
+
+
+def test_a_leaf_is_computed_once_without_its_plan_and_released(spark: SparkSession) -> None:
+    source = spark.range(50).withColumn("half", F.col("id") % 2)
+    computed = silver.leaf(source.groupBy("half").count())
+    plan = computed._jdf.queryExecution().analyzed()
+    assert plan.getClass().getSimpleName() == "LogicalRDD"  # no Aggregate or Range left to analyse
+    rdd = plan.rdd()
+    assert rdd.isLocallyCheckpointed()
+    assert sorted(tuple(row) for row in computed.collect()) == [(0, 25), (1, 25)]
+    assert rdd.id() in {info.id() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
+    silver.release(computed)
+    assert rdd.id() not in {info.id() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
