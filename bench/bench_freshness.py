@@ -9,10 +9,11 @@ Usage: .venv/bin/python bench/bench_freshness.py [--preset emulated.5s] [--secon
    the stream runs until the silver query has read every topic partition up to its committed end
    offset (at most ``--drain`` seconds), so every published event is in silver, then stops (SIGINT, then
    its process group is terminated). Micro-batch durations are printed per query.
-3. Per event in ``silver/driver_events``: freshness = commit time of the Delta version that added
-   the row's file (``commitInfo.timestamp`` of ``_delta_log/<version>.json``, joined on ``add.path``
-   with the row's ``input_file_name()``) − the row's ``kafka_timestamp`` (publish time, CreateTime
-   set by the producer). Events published before the producer started (none) are ignored.
+3. Per event in the scenario's event tables (``silver/driver_events`` for fleet): freshness =
+   commit time of the Delta version that added the row's file (``commitInfo.timestamp`` of
+   ``_delta_log/<version>.json``, joined on ``add.path`` with the row's ``input_file_name()``) − the
+   row's ``kafka_timestamp`` (publish time, CreateTime set by the producer). Events published
+   before the producer started (none) are ignored.
    Printed twice: for every event, and for the events published after the silver query's first
    micro-batch that read records had finished (steady state: that first micro-batch also pays the
    JVM's warm-up, the Python workers' start and the state store's creation).
@@ -40,6 +41,7 @@ from producer.config import load_config
 from producer.generation.scenarios.registry import get_scenario
 from producer.kafka.topics import ensure_topics, topic_layouts
 from producer.stack.broker import LocalBroker, free_port
+from streaming.contract import plan_for
 from streaming.observability import end_offsets, offsets_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -142,29 +144,33 @@ def _warm_from(progress: list[dict[str, Any]]) -> float:
     return 0.0
 
 
-def _freshness(table: Path, since: datetime) -> list[tuple[float, float]]:
+def _freshness(tables: list[Path], since: datetime) -> list[tuple[float, float]]:
+    """(publish time, seconds until visible) of every row of the event ``tables`` published after
+    ``since``."""
     from pyspark.sql import functions as F
 
     from streaming.session import SparkSettings, build_spark
 
     spark = build_spark(SparkSettings(master="local[2]", app_name="bench-freshness", ui_enabled=False))
     try:
-        rows = (
-            spark.read.format("delta")
+        rows = {
+            table: spark.read.format("delta")
             .load(str(table))
             .select(F.unix_micros("kafka_timestamp").alias("published_us"), F.input_file_name().alias("file"))
             .collect()
-        )
+            for table in tables
+        }
     finally:
         spark.stop()
-    committed = _commit_times(table)
     seconds: list[tuple[float, float]] = []
-    for row in rows:
-        published = row["published_us"] / 1e6
-        if published < since.timestamp():
-            continue
-        visible_ms = committed[Path(row["file"]).name]
-        seconds.append((published, visible_ms / 1000 - published))
+    for table, table_rows in rows.items():
+        committed = _commit_times(table)
+        for row in table_rows:
+            published = row["published_us"] / 1e6
+            if published < since.timestamp():
+                continue
+            visible_ms = committed[Path(row["file"]).name]
+            seconds.append((published, visible_ms / 1000 - published))
     return seconds
 
 
@@ -248,7 +254,10 @@ def main() -> None:
                 batches.setdefault(p.get("name") or "?", []).append(
                     p["durationMs"]["triggerExecution"] / 1000
                 )
-        events = _freshness(data / "delta" / "silver" / "driver_events", since)
+        event_tables = [
+            data / "delta" / "silver" / topic.table for topic in plan_for(config).of_role("events")
+        ]
+        events = _freshness(event_tables, since)
         warm = _warm_from(progress)
     finally:
         for process in (producer, stream):
