@@ -47,6 +47,9 @@ logger.snapshot.name = org.apache.spark.sql.execution.streaming
 logger.snapshot.level = WARN
 logger.kafkadataloss.name = org.apache.spark.sql.kafka010.consumer.KafkaDataConsumer
 logger.kafkadataloss.level = ERROR
+# The silver micro-batch (and Delta's MERGE) unpersist locally checkpointed RDDs on purpose.
+logger.leaves.name = org.apache.spark.rdd.MapPartitionsRDD
+logger.leaves.level = ERROR
 """
 
 _FILE_LOG4J2 = """\
@@ -64,6 +67,9 @@ logger.nativeio.name = org.apache.hadoop.util.NativeCodeLoader
 logger.nativeio.level = ERROR
 logger.kafkadataloss.name = org.apache.spark.sql.kafka010.consumer.KafkaDataConsumer
 logger.kafkadataloss.level = ERROR
+# The silver micro-batch (and Delta's MERGE) unpersist locally checkpointed RDDs on purpose.
+logger.leaves.name = org.apache.spark.rdd.MapPartitionsRDD
+logger.leaves.level = ERROR
 """
 
 _FAIR_POOLS = """<?xml version="1.0"?>
