@@ -146,7 +146,9 @@ def leaf(frame: DataFrame) -> DataFrame:
 
 def release(frame: DataFrame) -> None:
     """Drop the blocks of a :func:`leaf` (``unpersist`` does not reach a checkpointed frame's RDD)."""
-    frame._jdf.queryExecution().analyzed().rdd().unpersist(False)
+    plan = frame._jdf.queryExecution().analyzed()
+    if plan.getClass().getSimpleName() == "LogicalRDD":
+        plan.rdd().unpersist(False)
 
 
 RANK_COLUMNS = ("kafka_timestamp", "source_partition", "source_offset")
