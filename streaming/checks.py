@@ -230,6 +230,9 @@ class CheckWriter:
     names: Names | None = None
     scores: QualityScoreWriter | None = None
     """Scores the closed intervals against the fault labels (when the job lands a label topic)."""
+    gold: bool = True
+    """Refresh the gold tables after each micro-batch with final rows (off for ``--available-now``,
+    whose run refreshes them once after the drain: silver no longer changes by then)."""
 
     def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
         if not self.writer_id:
@@ -258,7 +261,8 @@ class CheckWriter:
                     F.col("provisional") & F.col("batch_id").isin(intervals)
                 )
             self.log.record(interval_summaries(collected))
-            refresh_gold(self.spark, self.plan, self.tables, self.names)
+            if self.gold:
+                refresh_gold(self.spark, self.plan, self.tables, self.names)
             if self.scores is not None:
                 self.scores(intervals, micro_batch_id, self.writer_id)
         finally:

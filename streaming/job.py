@@ -303,6 +303,7 @@ class Pipeline:
             checks.has_provisional(self.spark, self.tables),
             names=self.names,
             scores=QualityScoreWriter(self.spark, self.tables, self._labels_now) if self.labels else None,
+            gold=not available_now,
         )
         writer = (
             checks.streaming_checks(
