@@ -217,7 +217,7 @@ class CheckLog:
 @dataclass
 class CheckWriter:
     """The ``checks`` query's ``foreachBatch``: append final rows, drop superseded provisional rows,
-    log each interval, refresh the scenario's derived (gold) tables, score the closed intervals
+    log each interval, refresh the scenario's derived (gold) tables (see ``gold``), score the closed intervals
     against the fault labels (:mod:`streaming.score`)."""
 
     spark: SparkSession
