@@ -1,6 +1,6 @@
 """Streaming throughput ladder: the same backfill through more and more of the pipeline, beside a plain query.
 
-Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1] [--bootstrap HOST:PORT]
+Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1[,4]] [--bootstrap HOST:PORT]
        [--master local[2]] [--rungs plain,bronze,parse,silver,checks]
 
 1. ``seedstream produce --from --to`` backfills ``--hours`` of ``--preset`` into fresh topics.
@@ -18,6 +18,9 @@ Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1] 
      queries) and ``silver-norouter`` (bronze + silver with the router replaced by a no-op).
 
 events/s = event records (event topics) / wall seconds of the process; µs/event = its inverse.
+Several ``--hours`` (e.g. ``1,4``) run the whole ladder once per backfill, each into its own topics,
+and add a table per further event: each rung's seconds of the larger backfill less those of the
+smaller, per event of the difference (the rungs' fixed costs cancel out).
 After the ``checks`` rung it prints what the whole job concluded: intervals per status (final and
 provisional, from ``D/logs/checks.jsonl``) and the rows quarantined.
 Without ``--bootstrap`` a throwaway local broker is started (and stopped) in a temp dir.
@@ -33,8 +36,12 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
+
+from producer.stack.broker import LocalBroker, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDSTREAM = str(REPO / ".venv" / "bin" / "seedstream")
@@ -149,10 +156,108 @@ def _outcome(data: Path) -> str:
     return f"{len(latest)} intervals checked: {summary or 'none'}; {quarantined:,} rows quarantined"
 
 
+LABELS = {
+    "plain": "plain query (parse once → Delta)",
+    "bronze": "Kafka → bronze only",
+    "parse": "+ parse/validate",
+    "silver": "+ silver",
+    "silver-norouter": "+ silver, router replaced by a no-op (diagnostic)",
+    "silver-only": "silver query alone, no bronze (diagnostic)",
+    "checks": "+ checks (whole `stream --available-now`)",
+}
+
+
+@dataclass
+class Ladder:
+    """One backfill's rungs: (rung, wall seconds) in the order run, and what the whole job concluded."""
+
+    hours: int
+    events: int
+    results: list[tuple[str, float]]
+    outcome: str | None
+
+    @property
+    def plain(self) -> float | None:
+        return dict(self.results).get("plain")
+
+
+def _ladder(args: argparse.Namespace, hours: int, bootstrap: str, work: Path) -> Ladder:
+    """Backfill ``hours`` of the preset into fresh topics, then run each rung over them."""
+    env = dict(os.environ)
+    env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"] = f"bench{uuid.uuid4().hex[:6]}."
+    env["SEEDSTREAM_STREAMING__METRICS_PORT"] = "0"
+    env["SEEDSTREAM_STREAMING__UI_PORT"] = "0"
+    results: list[tuple[str, float]] = []
+    end = (datetime(2025, 11, 8, tzinfo=UTC) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%MZ")
+    started = time.monotonic()
+    subprocess.run(
+        [SEEDSTREAM, "produce", "--config", args.preset, "--bootstrap-servers", bootstrap,
+         "--data-dir", str(work / "producer"), "--from", "2025-11-08T00:00Z",
+         "--to", end, "--api-port", str(free_port())],
+        env=env, check=True,
+    )  # fmt: skip
+    print(
+        f"{hours} h backfill (seedstream produce --from --to): {time.monotonic() - started:.1f} s", flush=True
+    )
+    for rung in args.rungs.split(","):
+        data = work / f"data-{rung}"
+        if rung == "checks":
+            command = [SEEDSTREAM, "stream", "--config", args.preset, "--bootstrap-servers", bootstrap,
+                       "--data-dir", str(data), "--available-now", "--master", args.master]  # fmt: skip
+        else:
+            command = [sys.executable, __file__, "--rung", rung, "--preset", args.preset, "--bootstrap",
+                       bootstrap, "--data-dir", str(data), "--master", args.master]  # fmt: skip
+        started = time.monotonic()
+        subprocess.run(command, env=env, check=True, stderr=(work / f"{rung}.err").open("wb"))
+        results.append((rung, time.monotonic() - started))
+        print(f"{hours} h {rung}: {results[-1][1]:.1f} s", flush=True)
+    events = _rows_appended(work / "data-plain" / "delta" / "plain")
+    if not events:  # no plain rung: the event topics' bronze rows of the first rung that wrote bronze
+        events = _bronze_events(
+            args.preset, env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"], work, [r for r, _ in results]
+        )
+    outcome = _outcome(work / "data-checks") if "checks" in dict(results) else None
+    return Ladder(hours, events, results, outcome)
+
+
+def _print_ladder(ladder: Ladder, preset: str, master: str) -> None:
+    print(f"\n{preset}, {ladder.hours} h backfill: {ladder.events:,} events; {master}, default settings\n")
+    print("| rung | seconds | events/s | µs/event | × plain |")
+    print("|---|---:|---:|---:|---:|")
+    for rung, seconds in ladder.results if ladder.events else []:
+        ratio = f"{ladder.plain / seconds:.2f}" if ladder.plain else "–"
+        print(
+            f"| {LABELS[rung]} | {seconds:.1f} | {ladder.events / seconds:,.0f} | "
+            f"{seconds / ladder.events * 1e6:.1f} | {ratio} |"
+        )
+    if ladder.outcome is not None:
+        print(f"\nwhole job: {ladder.outcome}")
+
+
+def _print_further(small: Ladder, large: Ladder) -> None:
+    """Per event of the difference between two backfills: what each rung costs once its fixed costs
+    (JVM, session, warm-up, the steps before and after the drain) are paid."""
+    further = large.events - small.events
+    if further <= 0:
+        return
+    seconds = {
+        rung: dict(large.results)[rung] - s for rung, s in small.results if rung in dict(large.results)
+    }
+    plain = seconds.get("plain")
+    print(f"\nper further event ({small.hours} h → {large.hours} h: {further:,} events)\n")
+    print("| rung | further seconds | µs/event | × plain |")
+    print("|---|---:|---:|---:|")
+    for rung, extra in seconds.items():
+        ratio = f"{plain / extra:.2f}" if plain and extra > 0 else "–"
+        print(f"| {LABELS[rung]} | {extra:.1f} | {extra / further * 1e6:.1f} | {ratio} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="scaling")
-    parser.add_argument("--hours", type=int, default=1)
+    parser.add_argument(
+        "--hours", default="1", help="backfill hours; several (e.g. 1,4) add a per-further-event table"
+    )
     parser.add_argument("--bootstrap")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--rungs", default=",".join(RUNGS))
@@ -162,7 +267,15 @@ def main() -> None:
     if args.rung:
         _run_rung(args.rung, args.preset, args.bootstrap, args.data_dir, args.master)
         return
-    from producer.stack.broker import LocalBroker, free_port
+    try:
+        sizes = sorted({int(hours) for hours in args.hours.split(",")})
+    except ValueError:
+        parser.error(f"--hours {args.hours!r}: give whole hours, comma-separated (e.g. 1 or 1,4)")
+    if not sizes or sizes[0] <= 0:
+        parser.error(f"--hours {args.hours!r}: every size must be at least 1 hour")
+    unknown = [rung for rung in args.rungs.split(",") if rung not in LABELS]
+    if unknown:
+        parser.error(f"--rungs: unknown {', '.join(unknown)}; choose from {', '.join(LABELS)}")
 
     work = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
     broker = None
@@ -170,62 +283,15 @@ def main() -> None:
     if bootstrap is None:
         broker = LocalBroker(work / "kafka", port=free_port())
         bootstrap = broker.start(timeout=120).bootstrap
-    env = dict(os.environ)
-    env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"] = f"bench{uuid.uuid4().hex[:6]}."
-    env["SEEDSTREAM_STREAMING__METRICS_PORT"] = "0"
-    env["SEEDSTREAM_STREAMING__UI_PORT"] = "0"
-    results: list[tuple[str, float]] = []
-    end = (datetime(2025, 11, 8, tzinfo=UTC) + timedelta(hours=args.hours)).strftime("%Y-%m-%dT%H:%MZ")
     try:
-        started = time.monotonic()
-        subprocess.run(
-            [SEEDSTREAM, "produce", "--config", args.preset, "--bootstrap-servers", bootstrap,
-             "--data-dir", str(work / "producer"), "--from", "2025-11-08T00:00Z",
-             "--to", end, "--api-port", str(free_port())],
-            env=env, check=True,
-        )  # fmt: skip
-        print(f"backfill (seedstream produce --from --to): {time.monotonic() - started:.1f} s", flush=True)
-        for rung in args.rungs.split(","):
-            data = work / f"data-{rung}"
-            if rung == "checks":
-                command = [SEEDSTREAM, "stream", "--config", args.preset, "--bootstrap-servers", bootstrap,
-                           "--data-dir", str(data), "--available-now", "--master", args.master]  # fmt: skip
-            else:
-                command = [sys.executable, __file__, "--rung", rung, "--preset", args.preset, "--bootstrap",
-                           bootstrap, "--data-dir", str(data), "--master", args.master]  # fmt: skip
-            started = time.monotonic()
-            subprocess.run(command, env=env, check=True, stderr=(work / f"{rung}.err").open("wb"))
-            results.append((rung, time.monotonic() - started))
-            print(f"{rung}: {results[-1][1]:.1f} s", flush=True)
+        ladders = [_ladder(args, hours, bootstrap, work / f"{hours}h") for hours in sizes]
     finally:
         if broker is not None:
             broker.stop()
-    events = _rows_appended(work / "data-plain" / "delta" / "plain")
-    if not events:  # no plain rung: the event topics' bronze rows of the first rung that wrote bronze
-        events = _bronze_events(
-            args.preset, env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"], work, [r for r, _ in results]
-        )
-    plain = dict(results).get("plain")
-    print(f"\n{args.preset}, {args.hours} h backfill: {events:,} events; {args.master}, default settings\n")
-    print("| rung | seconds | events/s | µs/event | × plain |")
-    print("|---|---:|---:|---:|---:|")
-    labels = {
-        "plain": "plain query (parse once → Delta)",
-        "bronze": "Kafka → bronze only",
-        "parse": "+ parse/validate",
-        "silver": "+ silver",
-        "silver-norouter": "+ silver, router replaced by a no-op (diagnostic)",
-        "silver-only": "silver query alone, no bronze (diagnostic)",
-        "checks": "+ checks (whole `stream --available-now`)",
-    }
-    for rung, seconds in results if events else []:
-        ratio = f"{plain / seconds:.2f}" if plain else "–"
-        print(
-            f"| {labels[rung]} | {seconds:.1f} | {events / seconds:,.0f} | "
-            f"{seconds / events * 1e6:.1f} | {ratio} |"
-        )
-    if "checks" in dict(results):
-        print(f"\nwhole job: {_outcome(work / 'data-checks')}")
+    for ladder in ladders:
+        _print_ladder(ladder, args.preset, args.master)
+    for small, large in pairwise(ladders):
+        _print_further(small, large)
 
 
 if __name__ == "__main__":

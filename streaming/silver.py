@@ -191,6 +191,18 @@ def entity_view(table: DataFrame, batch: DataFrame | None, topic: TopicPlan) -> 
     )
 
 
+class EntityViews(dict[str, "DataFrame"]):
+    """Entity topic name → :func:`entity_view`; a topic not set is built on first use by ``load``."""
+
+    def __init__(self, load: Callable[[str], DataFrame]) -> None:
+        super().__init__()
+        self._load = load
+
+    def __missing__(self, name: str) -> DataFrame:
+        view = self[name] = self._load(name)
+        return view
+
+
 def check_references(
     events: DataFrame, topic: TopicPlan, plan: PipelinePlan, entities: dict[str, DataFrame]
 ) -> DataFrame:
@@ -427,27 +439,34 @@ class SilverWriter:
         self.leaves.append(computed)
         return computed
 
+    def _table(self, topic: TopicPlan) -> DataFrame:
+        return self.spark.read.format("delta").load(self.tables.silver(topic))
+
+    def _table_view(self, topic: TopicPlan) -> DataFrame:
+        """:func:`entity_view` of an entity topic without rows in this micro-batch: its table."""
+        return entity_view(self._table(topic), None, topic)
+
     def _checked(self, routed: DataFrame, present: set[int]) -> DataFrame:
         """Every routed row of the ``present`` topics (and clean markers) with its final ``reason``;
         entity rows also with ``_known`` (the key is already in the entity table); computed
         (:meth:`_leaf`).
 
         Only the topics with rows in this micro-batch are planned: an entity topic without any is
-        seen by references as its table stands (one row per key), an event topic without any adds
-        nothing. Each entity topic's versions and view are leaves, so the plans built on them stay
-        small (Spark analyses the whole plan again for every step built on it)."""
+        seen by references as its table stands (one row per key; loaded only if one refers to it),
+        an event topic without any adds nothing. Each entity topic's versions and view are leaves,
+        so the plans built on them stay small (Spark analyses the whole plan again for every step
+        built on it)."""
         plan = self.plan
         parts = {
             topic.index: routed.where(F.col("_t") == topic.index)
             for topic in plan.topics
             if topic.index in present
         }
-        views: dict[str, DataFrame] = {}
+        views = EntityViews(lambda name: self._table_view(plan.by_name(name)))
         for topic in entity_order(plan):
-            table = self.spark.read.format("delta").load(self.tables.silver(topic))
             if topic.index not in parts:
-                views[topic.name] = entity_view(table, None, topic)
-                continue
+                continue  # seen as its table stands, loaded only if a present topic refers to it
+            table = self._table(topic)
             part = parts[topic.index]
             if topic.references:
                 part = check_references(part, topic, plan, views)

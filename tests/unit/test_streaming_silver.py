@@ -405,3 +405,17 @@ def test_a_leaf_is_computed_once_without_its_plan_and_released(spark: SparkSessi
     assert rdd.id() in {info.id() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
     silver.release(computed)
     assert rdd.id() not in {info.id() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
+
+
+def test_entity_views_load_a_topic_without_rows_only_when_a_reference_asks() -> None:
+    loaded: list[str] = []
+
+    def load(name: str) -> Any:
+        loaded.append(name)
+        return f"table of {name}"
+
+    views = silver.EntityViews(load)
+    views["tapflow.accounts"] = "versions view"  # type: ignore[assignment]
+    assert views["tapflow.accounts"] == "versions view"
+    assert views["tapflow.locations"] == views["tapflow.locations"] == "table of tapflow.locations"
+    assert loaded == ["tapflow.locations"]  # once, and never for a topic nobody asked about
