@@ -2,8 +2,9 @@
 
 Schemas come from running the transformations on an empty frame (plans only, no job), so readers
 never find a table missing and the checks query can stream from ``checks/observations`` from the
-first second. Bronze tables collect statistics only on lineage columns
-(``delta.dataSkippingStatsColumns``), never on the raw key and value.
+first second. Tables collect statistics (``delta.dataSkippingStatsColumns``) only on the columns
+queries filter by: bronze on its lineage columns, never on the raw key and value; the event tables
+on :func:`event_stats_columns`; the quarantine on its reason and source, never on the raw payload.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pyspark.util import inheritable_thread_target
 from streaming.bronze import KAFKA_SCHEMA, to_bronze
 from streaming.checks import CHECK_SCHEMA
 from streaming.cleaned import marker_observations
+from streaming.contract import INTERVAL_FIELD
 from streaming.score import SCORE_SCHEMA
 from streaming.silver import OBSERVATION_COLUMNS, event_observations, truth_observations
 from streaming.validation import kafka_rows, parse, quarantine_rows, typed_rows
@@ -25,9 +27,24 @@ from streaming.validation import kafka_rows, parse, quarantine_rows, typed_rows
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from streaming.contract import TopicPlan
     from streaming.tables import Tables
 
 BRONZE_STATS_COLUMNS = "topic,partition,offset,kafka_timestamp,ingest_time"
+QUARANTINE_STATS_COLUMNS = "reason,source_topic,source_partition,source_offset,kafka_timestamp,quarantined_at"
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+
+
+def event_stats_columns(topic: TopicPlan) -> str:
+    """The columns an event table collects statistics on: those that queries filter by — the
+    time field, the interval, the references and categories the contract declares — and the Kafka
+    source position. Not the record id or other free-form text: their per-file minimum and maximum
+    never skip a file, and computing them costs every append (measured: restricting
+    ``silver/driver_events`` to these columns made its append ~15 % faster)."""
+    declared = {rule.name for rule in topic.rules}
+    wanted = [topic.time_field, INTERVAL_FIELD, *topic.references, *topic.categories]
+    fields = [name for name in dict.fromkeys(wanted) if name in declared]
+    return ",".join([*fields, "source_partition", "source_offset"])
 
 
 CREATE_THREADS = 4
@@ -47,7 +64,7 @@ def create_bronze_tables(tables: Tables) -> None:
     shape needs no parsing."""
     spark = tables.spark
     bronze = to_bronze(spark.createDataFrame([], KAFKA_SCHEMA))
-    properties = {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS}
+    properties = {STATS_COLUMNS: BRONZE_STATS_COLUMNS}
     paths = [*(tables.bronze(topic) for topic in tables.plan.topics), tables.labels]
     _create_all(spark, {path: (bronze, "ingest_date", properties) for path in paths})
 
@@ -104,11 +121,15 @@ def _silver_and_checks_shapes(
             shapes[tables.silver(topic)] = (
                 rows.withColumn("event_date", F.to_date(topic.time_field)),
                 "event_date",
-                {},
+                {STATS_COLUMNS: event_stats_columns(topic)},
             )
         else:
             shapes[tables.silver(topic)] = (rows, None, {})
-    shapes[tables.quarantine] = (quarantine_rows(parsed), "quarantine_date", {})
+    shapes[tables.quarantine] = (
+        quarantine_rows(parsed),
+        "quarantine_date",
+        {STATS_COLUMNS: QUARANTINE_STATS_COLUMNS},
+    )
     observed = truth_observations(parsed, tables.plan, 0)
     events = event_observations(parsed, tables.plan, 0)
     if events is not None:

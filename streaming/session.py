@@ -202,6 +202,12 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         # task's rows to one open file per partition value instead of sorting them by it first; a
         # micro-batch spans a day or two, and past four values a task falls back to the sort.
         "spark.sql.maxConcurrentOutputFileWriters": "4",
+        # Timestamps written as Parquet's standard INT64 microseconds instead of Spark's legacy
+        # default INT96 (deprecated by Parquet; every current reader takes both, and a table may
+        # hold files of either). An INT96 column goes through Parquet's fixed-length dictionary
+        # writer: appending the 1 h job's silver/driver_events (398,707 rows) took 0.89 s instead
+        # of 1.10 s (medians of three).
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     }
     if settings.master.startswith("local"):
         conf["spark.pyspark.python"] = sys.executable

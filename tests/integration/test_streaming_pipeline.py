@@ -13,6 +13,7 @@ import pytest
 
 from producer.datadir import TableLocations
 from streaming.contract import PipelinePlan, TopicPlan, plan_for
+from streaming.create import event_stats_columns
 from streaming.submit import run_stream
 from streaming.tables import Tables
 from streaming.validate import run_validation
@@ -80,6 +81,27 @@ def _partition_maxima(spark: SparkSession, case: Any, plan: PipelinePlan) -> dic
     return maxima
 
 
+def _written_as_configured(case: Any, topic: TopicPlan) -> None:
+    """An event table's files store timestamps as INT64 microseconds (not INT96), and its commits
+    carry statistics on exactly :func:`~streaming.create.event_stats_columns`."""
+    import pyarrow.parquet as pq
+
+    root = case.data_dir / "delta" / "silver" / topic.table
+    adds = [
+        json.loads(line)["add"]
+        for commit in sorted((root / "_delta_log").glob("*.json"))
+        for line in commit.read_text().splitlines()
+        if '"add"' in line
+    ]
+    assert adds, topic.name
+    wanted = set(event_stats_columns(topic).split(","))
+    for add in adds:
+        assert set(json.loads(add["stats"])["minValues"]) == wanted, topic.name
+    schema = pq.ParquetFile(root / adds[0]["path"]).schema_arrow
+    assert str(schema.field(topic.time_field).type) == "timestamp[us, tz=UTC]", topic.name
+    assert str(schema.field("ingest_time").type) == "timestamp[us, tz=UTC]", topic.name
+
+
 @pytest.mark.parametrize("preset", ["small", "tapflow.small", "identity.small"])
 def test_backfill_then_available_now_equals_generate(
     spark: SparkSession,
@@ -105,6 +127,8 @@ def test_backfill_then_available_now_equals_generate(
         wanted = _latest(topic, records) if topic.role == "entities" else records
         assert _rows(silver, fields) == _records(topic, wanted), topic.name
     assert table(spark, case, "silver", "quarantine").count() == 0
+    for topic in plan.of_role("events"):
+        _written_as_configured(case, topic)
     for name in plan.derived:  # gold tables, recomputed from silver after the run
         assert table(spark, case, "gold", name).count() > 0, name
     # seedstream validate's queries (referential integrity, interval rule, the scenario's own) all pass
