@@ -39,8 +39,8 @@ def event_stats_columns(topic: TopicPlan) -> str:
     """The columns an event table collects statistics on: those that queries filter by — the
     time field, the interval, the references and categories the contract declares — and the Kafka
     source position. Not the record id or other free-form text: their per-file minimum and maximum
-    never skip a file, and computing them costs every append (measured: restricting
-    ``silver/driver_events`` to these columns made its append ~15 % faster)."""
+    never skip a file, and computing them costs every append (measured: appending the 1 h job's
+    398,707 ``silver/driver_events`` rows took 0.74 s with these against 0.84 s with every column)."""
     declared = {rule.name for rule in topic.rules}
     wanted = [topic.time_field, INTERVAL_FIELD, *topic.references, *topic.categories]
     fields = [name for name in dict.fromkeys(wanted) if name in declared]

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from delta.tables import DeltaTable
 
 from producer.datadir import TableLocations
 from streaming.contract import PipelinePlan, TopicPlan, plan_for
-from streaming.create import event_stats_columns
+from streaming.create import QUARANTINE_STATS_COLUMNS, STATS_COLUMNS, event_stats_columns
 from streaming.submit import run_stream
 from streaming.tables import Tables
 from streaming.validate import run_validation
@@ -129,6 +130,8 @@ def test_backfill_then_available_now_equals_generate(
     assert table(spark, case, "silver", "quarantine").count() == 0
     for topic in plan.of_role("events"):
         _written_as_configured(case, topic)
+    quarantine = DeltaTable.forPath(spark, str(case.data_dir / "delta" / "silver" / "quarantine"))
+    assert quarantine.detail().first()["properties"][STATS_COLUMNS] == QUARANTINE_STATS_COLUMNS
     for name in plan.derived:  # gold tables, recomputed from silver after the run
         assert table(spark, case, "gold", name).count() > 0, name
     # seedstream validate's queries (referential integrity, interval rule, the scenario's own) all pass
