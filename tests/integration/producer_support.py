@@ -48,8 +48,39 @@ def topic_names(config: SeedstreamConfig) -> dict[str, str]:
     return dict(get_scenario(config.scenario).topic_names(config.kafka.topic_prefix).names())
 
 
-async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> TopicRecords:
-    """Everything committed in ``topic`` up to its current end (``read_committed``)."""
+SETTLE_SECONDS = 10.0
+"""How long :func:`read_topic` waits for the commit markers of finished transactions."""
+
+
+async def _settled_ends(
+    consumer: AIOKafkaConsumer, bootstrap: str, assigned: list[TopicPartition], settle: float
+) -> dict[TopicPartition, int]:
+    """The ``read_committed`` end offsets once every partition's last stable offset has reached its
+    high watermark, or as they are after ``settle`` seconds (a transaction still open).
+
+    A producer's ``commit_transaction`` returns once the coordinator has logged the commit; the
+    markers that make the records visible reach the partitions a little later, so a reader that
+    starts right after the producer returned can find the last transaction not yet readable."""
+    marks = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_uncommitted")
+    await asyncio.wait_for(marks.start(), timeout=30)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settle
+        while True:
+            stable = await consumer.end_offsets(assigned)
+            high = await marks.end_offsets(assigned)
+            if all(stable[tp] >= high[tp] for tp in assigned) or loop.time() >= deadline:
+                return dict(stable)
+            await asyncio.sleep(0.1)
+    finally:
+        await marks.stop()
+
+
+async def read_topic(
+    bootstrap: str, topic: str, timeout: float = 60.0, settle: float = SETTLE_SECONDS
+) -> TopicRecords:
+    """Everything committed in ``topic`` up to its current end (``read_committed``), waiting up to
+    ``settle`` seconds for the markers of transactions already committed (:func:`_settled_ends`)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         isolation_level="read_committed",
@@ -63,7 +94,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> Topic
         assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
-        end = await consumer.end_offsets(assigned)
+        end = await _settled_ends(consumer, bootstrap, assigned, settle)
         async with asyncio.timeout(timeout):
             for tp in assigned:
                 while await consumer.position(tp) < end[tp]:
