@@ -146,6 +146,17 @@ def offsets_of(values: Iterable[object]) -> dict[tuple[str, int], int]:
     return offsets
 
 
+def end_torn_line(path: Path) -> None:
+    """End the last line of the JSON-lines file ``path`` if a killed run left it half-written, so
+    that the lines appended next stay whole (the torn line itself stays, unreadable, on its own)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as file:
+        file.seek(-1, 2)
+        if file.read(1) != b"\n":
+            file.write(b"\n")
+
+
 class ProgressListener(StreamingQueryListener):
     """Updates :class:`Metrics` and appends one JSON line per progress event to the progress log."""
 
@@ -164,6 +175,7 @@ class ProgressListener(StreamingQueryListener):
         self._lock = threading.Lock()
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
+            end_torn_line(log_path)
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.log_path is None:

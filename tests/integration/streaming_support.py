@@ -211,10 +211,16 @@ def shifted(text: str, delta: timedelta) -> str:
 
 
 def silver_batches_with_input(progress_log: Path) -> int:
-    """Micro-batches of the silver query that read something, over every run so far."""
+    """Micro-batches of the silver query that read something, over every run so far. A line that
+    is not whole JSON (a run killed, or still writing, mid-line) is skipped."""
     if not progress_log.exists():
         return 0
-    lines = [json.loads(line) for line in progress_log.read_text().splitlines() if line.strip()]
+    lines = []
+    for text in progress_log.read_text().splitlines():
+        try:
+            lines.append(json.loads(text))
+        except json.JSONDecodeError:
+            continue
     return sum(
         1
         for line in lines

@@ -27,7 +27,7 @@ from producer.generation.fault_settings import FAULT_KINDS
 from producer.generation.scenarios.base import Topics
 from producer.generation.testing import make_config
 from producer.sidecar.app import create_app
-from streaming.observability import Metrics, ProgressListener
+from streaming.observability import Metrics, ProgressListener, end_torn_line
 from tests.fixtures.runtime import runtime_missing
 
 Promtool = Callable[[bytes], tuple[int, str]]
@@ -147,3 +147,16 @@ def test_promtool_reports_a_gauge_named_total(promtool: Promtool) -> None:
     broken += b"# TYPE seedstream_interval_checks_total gauge\nseedstream_interval_checks_total 4.0\n"
     status, output = promtool(broken)
     assert 'non-counter metrics should not have "_total" suffix' in output, (status, output)
+
+
+def test_a_progress_log_torn_by_a_killed_run_gets_its_next_lines_whole(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "streaming-progress.jsonl"
+    log.parent.mkdir()
+    log.write_text('{"event":"progress","name":"silver"}\n{"event":"progr')  # kill -9 mid-write
+    listener = ProgressListener(Metrics.create(), log)
+    listener.onQueryStarted(SimpleNamespace(name="silver", id="5f0c", runId="a1"))
+    lines = log.read_text().splitlines()
+    assert lines[:2] == ['{"event":"progress","name":"silver"}', '{"event":"progr']
+    assert json.loads(lines[2])["event"] == "started"
+    end_torn_line(log)  # a whole file is left as it is
+    assert log.read_text().splitlines() == lines
