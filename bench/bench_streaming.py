@@ -144,8 +144,9 @@ def _bronze_events(preset: str, prefix: str, work: Path, rungs: list[str]) -> in
 def _outcome(data: Path) -> str:
     """What the whole job concluded (the ``checks`` rung): intervals per status, final and
     provisional, from ``checks.jsonl``, and the rows quarantined."""
-    log = data / "logs" / "checks.jsonl"
-    lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    from streaming.observability import json_lines
+
+    lines = json_lines(data / "logs" / "checks.jsonl")
     latest = {line["batch_id"]: line for line in lines}  # a provisional line is superseded by a final one
     statuses: dict[str, int] = {}
     for line in latest.values():

@@ -43,6 +43,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from streaming.cleaned import CLEANED, CleanMarkers, is_marker_row
+from streaming.observability import end_torn_line
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -188,6 +189,9 @@ class CheckLog:
     path: Path | None
     checked: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _appended: bool = False
+    """Whether this job appended to :attr:`path` yet (before its first line, a line a killed run
+    left half-written is ended: :func:`~streaming.observability.end_torn_line`)."""
 
     def record(self, summaries: list[dict[str, Any]]) -> None:
         now = datetime.now(UTC).isoformat()
@@ -199,8 +203,12 @@ class CheckLog:
                 lines.append(json.dumps({**summary, "checked_at": now}, separators=(",", ":")))
         if self.path is not None and lines:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as file:
-                file.write("\n".join(lines) + "\n")
+            with self._lock:
+                if not self._appended:
+                    end_torn_line(self.path)
+                    self._appended = True
+                with self.path.open("a", encoding="utf-8") as file:
+                    file.write("\n".join(lines) + "\n")
 
     def counts(self) -> tuple[int, int]:
         """(intervals checked final by this job, of which complete); cleaned intervals are not checked."""

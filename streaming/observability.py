@@ -157,6 +157,23 @@ def end_torn_line(path: Path) -> None:
             file.write(b"\n")
 
 
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    """The whole JSON lines of ``path`` (none when it does not exist), skipping a line that is not
+    whole JSON: one a killed run left half-written (see :func:`end_torn_line`)."""
+    if not path.exists():
+        return []
+    read = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            log.warning("%s: skipped a line that is not whole JSON (a killed run's): %.80s", path, line)
+            continue
+        if isinstance(value, dict):
+            read.append(value)
+    return read
+
+
 class ProgressListener(StreamingQueryListener):
     """Updates :class:`Metrics` and appends one JSON line per progress event to the progress log."""
 

@@ -27,7 +27,8 @@ from producer.generation.fault_settings import FAULT_KINDS
 from producer.generation.scenarios.base import Topics
 from producer.generation.testing import make_config
 from producer.sidecar.app import create_app
-from streaming.observability import Metrics, ProgressListener, end_torn_line
+from streaming.checks import CheckLog
+from streaming.observability import Metrics, ProgressListener, end_torn_line, json_lines
 from tests.fixtures.runtime import runtime_missing
 
 Promtool = Callable[[bytes], tuple[int, str]]
@@ -160,3 +161,19 @@ def test_a_progress_log_torn_by_a_killed_run_gets_its_next_lines_whole(tmp_path:
     assert json.loads(lines[2])["event"] == "started"
     end_torn_line(log)  # a whole file is left as it is
     assert log.read_text().splitlines() == lines
+
+
+def test_a_check_log_torn_by_a_killed_run_gets_its_next_lines_whole_and_readers_skip_the_torn_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "logs" / "checks.jsonl"
+    path.parent.mkdir()
+    path.write_text('{"batch_id":"a","status":"complete"}\n{"batch_id":"b","sta')  # kill -9 mid-write
+    check_log = CheckLog(path)
+    summary = {"batch_id": "c", "status": "missing", "provisional": False}
+    check_log.record([summary])
+    check_log.record([{**summary, "batch_id": "d"}])
+    assert path.read_text().splitlines()[1] == '{"batch_id":"b","sta'
+    assert [line["batch_id"] for line in json_lines(path)] == ["a", "c", "d"]
+    assert check_log.counts() == (2, 0)
+    assert json_lines(tmp_path / "absent.jsonl") == []
