@@ -10,12 +10,13 @@ Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1[,
 
    - ``plain``: one Kafka query over the event topics that parses each value once (``from_json``)
      and appends it to one Delta table — the yardstick (same session and Kafka fetch settings);
-   - ``bronze``: the bronze queries only (every topic → its Delta table, native sink);
-   - ``parse``: bronze + the silver query's source and parse/validate stage into the ``noop`` sink;
-   - ``silver``: bronze + the whole silver query (router, merges, appends, observations);
+   - ``bronze``: the silver query's Kafka sources landing every record in its topic's bronze table
+     (the appends silver makes, one thread per table), nothing else;
+   - ``parse``: + the parse/validate stage (its rows computed, then landed in bronze);
+   - ``silver``: the whole silver query (router, bronze, merges, appends, observations);
    - ``checks``: the whole job, ``seedstream stream --available-now`` (+ checks, provisional checks);
-   - diagnostics (not in the default ladder): ``silver-only`` (the silver query without the bronze
-     queries) and ``silver-norouter`` (bronze + silver with the router replaced by a no-op).
+   - diagnostic (not in the default ladder): ``silver-norouter`` (silver with the router replaced
+     by a no-op).
 
 events/s = event records (event topics) / wall seconds of the process; µs/event = its inverse.
 Several ``--hours`` (e.g. ``1,4``) run the whole ladder once per backfill, each into its own topics,
@@ -40,8 +41,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from producer.stack.broker import LocalBroker, free_port
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.streaming.query import StreamingQuery
+
+    from streaming.job import Pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDSTREAM = str(REPO / ".venv" / "bin" / "seedstream")
@@ -92,20 +100,10 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
             query.awaitTermination()
         return
     create_tables(pipeline.tables)
-    queries = [] if rung == "silver-only" else pipeline.start_bronze(available_now=True)
-    if rung == "parse":
-        from streaming.validation import kafka_rows, parse
-
-        capped = [t.kafka_topic for t in pipeline.plan.topics]
-        source = pipeline._kafka(capped, capped=True)  # noqa: SLF001 - the bench reuses the job's reader
-        queries.append(
-            parse(kafka_rows(source), pipeline.plan)
-            .writeStream.format("noop")
-            .option("checkpointLocation", f"{data_dir}/checkpoints/parse")
-            .trigger(availableNow=True)
-            .start()
-        )
-    elif rung in ("silver", "silver-norouter", "silver-only"):
+    queries = []
+    if rung in ("bronze", "parse"):
+        queries.append(_landing_query(pipeline, parsed=rung == "parse"))
+    elif rung in ("silver", "silver-norouter"):
         if rung == "silver-norouter":  # diagnostic: the router replaced by a no-op, to price it
             import streaming.job
 
@@ -115,6 +113,59 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
         queries.append(pipeline.start_silver(available_now=True))
     for query in queries:
         query.awaitTermination()
+
+
+def _landing_query(pipeline: Pipeline, parsed: bool) -> StreamingQuery:
+    """The silver query's sources (``parsed``: and its parse stage) landing every record in bronze,
+    as :class:`streaming.silver.SilverWriter` does, and nothing else."""
+    from concurrent.futures import ThreadPoolExecutor
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+    from pyspark.util import inheritable_thread_target
+
+    from streaming.bronze import bronze_rows
+    from streaming.silver import AppendLedger
+    from streaming.validation import kafka_rows, parse
+
+    spark, plan = pipeline.spark, pipeline.plan
+    # the bench reuses the job's readers, in the silver query's order
+    sources = [
+        (pipeline._kafka([topic.kafka_topic], capped=True, headers=True, partition=partition), [topic])  # noqa: SLF001
+        for topic, partition in pipeline._event_partitions()  # noqa: SLF001
+    ]
+    rest = pipeline._entity_source_topics()  # noqa: SLF001
+    sources.append((pipeline._kafka([t.kafka_topic for t in rest], capped=False, headers=True), rest))  # noqa: SLF001
+    frames = [parse(kafka_rows(s), plan, topics) if parsed else kafka_rows(s) for s, topics in sources]
+    frame = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+    ledger = AppendLedger(spark, "bench")
+    run = inheritable_thread_target(spark)
+
+    def land(batch: DataFrame, micro_batch_id: int) -> None:
+        rows = batch.persist()
+        try:
+            rows.count()
+            with ThreadPoolExecutor(len(plan.topics)) as pool:
+                for future in [
+                    pool.submit(
+                        run(ledger.append),
+                        bronze_rows(rows.where(F.col("topic") == topic.kafka_topic)),
+                        pipeline.tables.bronze(topic),
+                        micro_batch_id,
+                        "ingest_date",
+                    )
+                    for topic in plan.topics
+                ]:
+                    future.result()
+        finally:
+            rows.unpersist()
+
+    return (
+        frame.writeStream.foreachBatch(land)
+        .option("checkpointLocation", pipeline.tables.checkpoint("landing"))
+        .trigger(availableNow=True)
+        .start()
+    )
 
 
 def _rows_appended(root: Path) -> int:
@@ -163,7 +214,6 @@ LABELS = {
     "parse": "+ parse/validate",
     "silver": "+ silver",
     "silver-norouter": "+ silver, router replaced by a no-op (diagnostic)",
-    "silver-only": "silver query alone, no bronze (diagnostic)",
     "checks": "+ checks (whole `stream --available-now`)",
 }
 

@@ -110,6 +110,7 @@ def _silver_and_checks_shapes(
     else:
         kafka = spark.createDataFrame([], KAFKA_SCHEMA)
         parsed = parse(kafka_rows(kafka), tables.plan).withColumn("_late", F.lit(False))
+        parsed = parsed.withColumn("_duplicate", F.lit(False))
         parsed = parsed.withColumn("_watermark_ms", F.lit(0).cast("long"))
     shapes: dict[str, tuple[DataFrame, str | None, dict[str, str]]] = {}
     for topic in tables.plan.topics:

@@ -2,15 +2,17 @@
 
 Queries (one Spark session, FAIR scheduler pools, each with its own checkpoint under ``D/checkpoints``):
 
-- ``bronze-<topic>`` per topic, and for the scenario's fault-label topic when it exists at start
+- ``bronze-<label topic>``: the scenario's fault-label topic when it exists at start
   (``seedstream stream`` creates it; read by :mod:`streaming.score`): Kafka → Delta's native
-  streaming sink (pool ``bronze``).
+  streaming sink (pool ``bronze``). The scenario's own topics are landed in bronze by the silver
+  query (:mod:`streaming.bronze`).
 - ``silver``: one Kafka source per event topic partition (``assign``; each capped by its share of
   ``max_offsets_per_trigger``, which so bounds each event topic per micro-batch; each read by
   :attr:`Pipeline.splits` tasks; each →
   :func:`streaming.validation.parse` → its own ``withWatermark``), then one uncapped source for the
   entity and ground-truth topics → :func:`streaming.router.routed` →
-  :class:`streaming.silver.SilverWriter` (pool ``silver``, the heaviest weight). Spark's global
+  :class:`streaming.silver.SilverWriter` (pool ``silver``, the heaviest weight), which also appends
+  every record to its topic's bronze table. Spark's global
   watermark is the minimum of the partitions' (policy ``min``). Why: a capped source spreads a
   micro-batch over its partitions by backlog, not by event time, so the partitions of one source
   drift apart in event time, by hours over a week-long backlog; with one watermark per source the
@@ -27,11 +29,11 @@ Queries (one Spark session, FAIR scheduler pools, each with its own checkpoint u
 - ``checks``: ``checks/observations`` → :func:`streaming.checks.streaming_checks` →
   :class:`streaming.checks.CheckWriter` (pool ``checks``).
 
-Bronze and checks run on a trigger twice as long as silver's, at least 30 s: nothing waits on them,
-and on 2 cores their micro-batches otherwise take the CPU silver needs (measured with
-``bench/bench_freshness.py``: silver p50 freshness 14.9 s with them on 10 s, 12.8 s on 30 s).
-``--available-now`` runs bronze and silver to the end of what Kafka holds, then the checks, then
-writes provisional checks for intervals the watermark has not closed.
+The label bronze and checks queries run on a trigger twice as long as silver's, at least 30 s:
+nothing waits on them, and on 2 cores their micro-batches otherwise take the CPU silver needs
+(measured with ``bench/bench_freshness.py``: silver p50 freshness 14.9 s with them on 10 s, 12.8 s
+on 30 s). ``--available-now`` runs bronze and silver to the end of what Kafka holds, then the
+checks, then writes provisional checks for intervals the watermark has not closed.
 """
 
 from __future__ import annotations
@@ -228,12 +230,10 @@ class Pipeline:
         return max(self.config.streaming.trigger_interval * 2, MIN_SIDE_TRIGGER)
 
     def start_bronze(self, available_now: bool) -> list[StreamingQuery]:
-        """One query per topic, and one for the fault-label topic when it exists (bronze only, for
-        :mod:`streaming.score`; its table is created empty either way)."""
+        """The fault-label topic's bronze query when the topic exists (for :mod:`streaming.score`;
+        its table is created empty either way). The scenario's topics are landed by silver."""
         started = []
-        landed = [(topic.kafka_topic, self.tables.bronze(topic)) for topic in self.plan.topics]
-        if self.labels:
-            landed.append((self.plan.labels_topic, self.tables.labels))
+        landed = [(self.plan.labels_topic, self.tables.labels)] if self.labels else []
         for kafka_topic, path in landed:
             name = bronze_query_name(kafka_topic)
             writer = (
@@ -268,7 +268,9 @@ class Pipeline:
         inputs = [
             watermarked(
                 parse(
-                    kafka_rows(self._kafka([topic.kafka_topic], capped=True, partition=partition)),
+                    kafka_rows(
+                        self._kafka([topic.kafka_topic], capped=True, headers=True, partition=partition)
+                    ),
                     self.plan,
                     [topic],
                 ),
@@ -278,7 +280,11 @@ class Pipeline:
         ]
         rest = self._entity_source_topics()
         inputs.append(
-            parse(kafka_rows(self._kafka([t.kafka_topic for t in rest], capped=False)), self.plan, rest)
+            parse(
+                kafka_rows(self._kafka([t.kafka_topic for t in rest], capped=False, headers=True)),
+                self.plan,
+                rest,
+            )
         )
         # Each source parses only its own topics; the others' typed columns are null in its rows.
         return routed(reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), inputs))
@@ -347,6 +353,7 @@ class Pipeline:
         query with an assertion about source counts. Partitions added to an entity topic are
         fine: that source subscribes, and Spark follows them. Raises :class:`BadInputError`
         naming what differs and the ways out."""
+        self._check_no_bronze_queries()
         checkpointed = self.tables.checkpoint_sources(SILVER)
         if not checkpointed:
             return
@@ -392,6 +399,14 @@ class Pipeline:
         differences += [f"{topic}: read now, not in the checkpoint" for topic in sorted(new - old)]
         if not differences:
             differences = [f"{_sources(len(checkpointed))} in the checkpoint, {len(expected)} now"]
+        raise BadInputError(
+            f"the silver query's checkpoint ({self.tables.checkpoint(SILVER)}) was made for other Kafka "
+            f"sources ({'; '.join(differences)}), and Spark cannot continue a checkpoint whose sources "
+            "changed: recreate the topics with the checkpoint's partitions (or use its topic prefix), "
+            f"use another --data-dir, or {self._afresh()}"
+        )
+
+    def _afresh(self) -> str:
         root = self.locations.root
         local = local_path(root)
         afresh = (
@@ -399,13 +414,24 @@ class Pipeline:
             if local is not None
             else f"delete {root}/checkpoints and {root}/delta"
         )
-        afresh = f"start the pipeline afresh: {afresh}"
-        raise BadInputError(
-            f"the silver query's checkpoint ({self.tables.checkpoint(SILVER)}) was made for other Kafka "
-            f"sources ({'; '.join(differences)}), and Spark cannot continue a checkpoint whose sources "
-            "changed: recreate the topics with the checkpoint's partitions (or use its topic prefix), "
-            f"use another --data-dir, or {afresh}"
-        )
+        return f"start the pipeline afresh: {afresh}"
+
+    def _check_no_bronze_queries(self) -> None:
+        """Refuse a data dir whose scenario topics had bronze queries of their own (seedstream before
+        bronze moved into the silver query): their bronze tables end where those queries stopped,
+        not where silver did, so continuing would leave a gap or land records twice."""
+        earlier = [
+            topic.kafka_topic
+            for topic in self.plan.topics
+            if self.tables.checkpoint_sources(bronze_query_name(topic.kafka_topic))
+        ]
+        if earlier:
+            raise BadInputError(
+                f"the data dir {self.locations.root} was written by an earlier seedstream that landed "
+                f"bronze in queries of its own ({', '.join(earlier)}); bronze is now landed by the silver "
+                f"query and cannot continue from those checkpoints: use another --data-dir, or "
+                f"{self._afresh()}"
+            )
 
     def start(self, available_now: bool = False) -> list[StreamingQuery]:
         """Create the tables and start every query (``available_now``: bronze and silver only),

@@ -14,7 +14,8 @@ state holds the ids it has accepted with their event times. Per micro-batch and 
 - an event whose time is at or before the watermark is flagged ``_late`` (Spark's own predicate,
   ``event_time <= watermark``) and not remembered;
 - of the others, the first copy of each id (by partition, offset) that the state does not hold is
-  kept, the rest are dropped (duplicates are not quarantined);
+  kept, the rest are flagged ``_duplicate`` (bronze lands them, silver drops them; duplicates are
+  not quarantined);
 - ids older than the watermark are evicted: any later copy of them is late anyway.
 
 The decisions are a pure function of (rows, state, watermark), so a micro-batch replayed after a
@@ -49,8 +50,8 @@ def watermarked(parsed: DataFrame, delay_seconds: float) -> DataFrame:
 
 
 def routed(parsed: DataFrame) -> DataFrame:
-    """The router applied to a parsed frame whose first input is :func:`watermarked`: duplicates
-    dropped, ``_late`` and ``_watermark_ms`` (the watermark the decision used) added."""
+    """The router applied to a parsed frame whose first input is :func:`watermarked`: ``_late``,
+    ``_duplicate`` and ``_watermark_ms`` (the watermark the decision used) added."""
     bucket = F.when(
         F.col("_record_id").isNotNull(), F.pmod(F.xxhash64("_record_id"), F.lit(BUCKETS))
     ).otherwise(F.pmod(F.col("offset"), F.lit(BUCKETS)))

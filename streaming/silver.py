@@ -1,7 +1,9 @@
 """silver: the routed micro-batch written to the entity, event, ground-truth and quarantine tables.
 
 :class:`SilverWriter` is the ``foreachBatch`` function of the ``silver`` query. Per micro-batch it
-persists the routed frame, collects which topics it holds rows of, and then:
+persists the routed frame, collects which topics it holds rows of, starts appending every row to
+its topic's bronze table (:func:`streaming.bronze.bronze_rows`, one thread per table, alongside
+the steps below), and then, over the rows that are not duplicates:
 
 1. checks references (:func:`check_references`) against :func:`entity_view`: the entity table as
    it stands *plus* this micro-batch's valid versions, so an entity in the same micro-batch as its
@@ -41,7 +43,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial, reduce
 from graphlib import TopologicalSorter
@@ -52,6 +54,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
 
+from streaming.bronze import bronze_rows
 from streaming.cleaned import is_clean_marker, marker_observations
 from streaming.contract import INTERVAL_FIELD, SHARD_FIELD, PipelinePlan, TopicPlan
 from streaming.validation import (
@@ -386,6 +389,13 @@ class AppendLedger:
         return True
 
 
+def _timed(name: str, write: Callable[[], object]) -> tuple[str, float]:
+    """(``name``, seconds ``write()`` took)."""
+    started = time.monotonic()
+    write()
+    return name, time.monotonic() - started
+
+
 Write = tuple[str, Callable[[], object]]
 """(step name, the write) — run on its own thread by :meth:`SilverWriter._write_all`."""
 
@@ -409,15 +419,20 @@ class SilverWriter:
         routed = batch.persist()
         self.versions: dict[int, DataFrame] = {}
         self.leaves: list[DataFrame] = []
+        bronze: list[Future[tuple[str, float]]] = []
+        landing = ThreadPoolExecutor(max_workers=len(self.plan.topics), thread_name_prefix="bronze-write")
         try:
             present = {row["_t"] for row in routed.select("_t").distinct().collect()}
             self._step("route")
             if present:
-                checked = self._checked(routed, present)
-                routed.unpersist()  # the checked rows are kept; free the memory before the writes
+                bronze = self._land(landing, routed, micro_batch_id)
+                checked = self._checked(routed.where(~F.col("_duplicate")), present)
                 self._step("references")
                 self._write(checked, micro_batch_id)
+                self.steps += [(f"[{name}]", secs) for name, secs in (f.result() for f in bronze)]
+                self._step("bronze")
         finally:
+            landing.shutdown(wait=True)  # on failure too: the cache below must outlive its readers
             routed.unpersist()
             for leaf in self.leaves:
                 release(leaf)
@@ -426,6 +441,20 @@ class SilverWriter:
             micro_batch_id,
             ", ".join(f"{name} {secs:.2f} s" for name, secs in self.steps),
         )
+
+    def _land(
+        self, pool: ThreadPoolExecutor, routed: DataFrame, micro_batch_id: int
+    ) -> list[Future[tuple[str, float]]]:
+        """Start appending the micro-batch's rows to each topic's bronze table on ``pool``: every
+        record, duplicates and late ones included (bronze is raw and complete)."""
+        assert self.ledger is not None
+        ledger, timed = self.ledger, inheritable_thread_target(self.spark)(_timed)
+        started = []
+        for topic in self.plan.topics:
+            rows = bronze_rows(routed.where(F.col("topic") == topic.kafka_topic))
+            append = partial(ledger.append, rows, self.tables.bronze(topic), micro_batch_id, "ingest_date")
+            started.append(pool.submit(timed, f"append bronze {topic.table}", append))
+        return started
 
     def _step(self, name: str) -> None:
         now = time.monotonic()
@@ -570,14 +599,9 @@ class SilverWriter:
     def _write_all(self, writes: list[Write]) -> None:
         """Run the writes on one thread each (the Spark pool carried over); raise the first failure."""
 
-        def timed(name: str, write: Callable[[], object]) -> tuple[str, float]:
-            started = time.monotonic()
-            write()
-            return name, time.monotonic() - started
-
         with ThreadPoolExecutor(max_workers=max(len(writes), 1), thread_name_prefix="silver-write") as pool:
             futures = [
-                pool.submit(inheritable_thread_target(self.spark)(timed), name, write)
+                pool.submit(inheritable_thread_target(self.spark)(_timed), name, write)
                 for name, write in writes
             ]
             results = [future.result() for future in futures]

@@ -37,7 +37,7 @@ def _row(partition: int, offset: int, record_id: str | None, seconds: float | No
 BATCHES = [
     [  # watermark 0: nothing is late
         _row(0, 5, "a", 20),
-        _row(0, 1, "a", 20),  # the first copy of a by (partition, offset): kept; offset 5 dropped
+        _row(0, 1, "a", 20),  # the first copy of a by (partition, offset): kept; offset 5 a duplicate
         _row(1, 0, "b", 30),
         _row(0, 2, "c", 40),
         _row(0, 4, None, None),  # not an event: passes untouched
@@ -46,13 +46,13 @@ BATCHES = [
         _row(0, 6, "a", 20),  # late
         _row(0, 7, "d", 30),  # late: event_time <= watermark, Spark's own predicate
         _row(1, 3, "b", 30),  # late (and its group now forgets b)
-        _row(0, 8, "c", 40),  # a duplicate of an id the state holds: dropped
+        _row(0, 8, "c", 40),  # a duplicate of an id the state holds
         _row(1, 1, "e", 35),
-        _row(1, 2, "e", 35),  # a duplicate inside the micro-batch: dropped
+        _row(1, 2, "e", 35),  # a duplicate inside the micro-batch
     ],
     [  # watermark still 30 s (the newest event time seen is 40 s); then 90 s
         _row(0, 9, "f", 100),
-        _row(0, 10, "c", 40),  # still held (40 > 30): dropped again
+        _row(0, 10, "c", 40),  # still held (40 > 30): a duplicate again
     ],
 ]
 
@@ -85,23 +85,34 @@ def _run(spark: SparkSession, tmp_path: Path) -> dict[int, list[dict[str, Any]]]
 
 
 def _decisions(rows: list[dict[str, Any]]) -> set[tuple[str | None, int, bool]]:
-    return {(row["_record_id"], row["offset"], row["_late"]) for row in rows}
+    """The rows kept (not duplicates): (id, offset, late)."""
+    return {(row["_record_id"], row["offset"], row["_late"]) for row in rows if not row["_duplicate"]}
 
 
-def test_router_flags_late_rows_drops_duplicates_and_forgets_old_ids(
+def _duplicates(rows: list[dict[str, Any]]) -> set[tuple[str | None, int]]:
+    return {(row["_record_id"], row["offset"]) for row in rows if row["_duplicate"]}
+
+
+def test_router_flags_late_rows_and_duplicates_and_forgets_old_ids(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     batches = list(_run(spark, tmp_path).values())
     assert len(batches) == 3
     first, second, third = batches
+    # every row comes out once (bronze lands them all), each with its decision
+    assert [len(batch) for batch in batches] == [len(rows) for rows in BATCHES]
     assert _decisions(first) == {("a", 1, False), ("b", 0, False), ("c", 2, False), (None, 4, False)}
+    assert _duplicates(first) == {("a", 5)}
     assert {row["_watermark_ms"] for row in first} == {0}
     assert _decisions(second) == {("a", 6, True), ("d", 7, True), ("b", 3, True), ("e", 1, False)}
+    assert _duplicates(second) == {("c", 8), ("e", 2)}
     assert {row["_watermark_ms"] for row in second} == {30_000}
     assert _decisions(third) == {("f", 9, False)}
-    # every column of a row that passes comes out unchanged
-    assert {row["payload"] for row in first} == {"a@0/1", "b@1/0", "c@0/2", "None@0/4"}
-    assert set(first[0]) == {*SCHEMA_COLUMNS, "_bucket", "_late", "_watermark_ms"}
+    assert _duplicates(third) == {("c", 10)}
+    assert not any(row["_late"] for row in first + second + third if row["_duplicate"])
+    # every column of a row comes out unchanged
+    assert {row["payload"] for row in first} == {"a@0/1", "a@0/5", "b@1/0", "c@0/2", "None@0/4"}
+    assert set(first[0]) == {*SCHEMA_COLUMNS, "_bucket", "_late", "_duplicate", "_watermark_ms"}
     # the state forgets ids at or before the watermark (a group at a time, when it gets rows)
     state = spark.read.format("statestore").load(str(tmp_path / "checkpoint")).collect()
     held: dict[str, int] = {}

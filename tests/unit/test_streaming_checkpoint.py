@@ -12,7 +12,7 @@ from producer.config import load_config
 from producer.datadir import TableLocations
 from producer.errors import BadInputError
 from streaming.contract import plan_for
-from streaming.job import SILVER, Pipeline
+from streaming.job import SILVER, Pipeline, bronze_query_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -112,3 +112,25 @@ def test_an_earlier_layout_and_changed_entity_topics_are_refused_naming_the_sour
     write_offsets(tmp_path, 2, [None, {EVENTS: {"1": 2}}, silver_offsets(3)[-1]])
     with pytest.raises(BadInputError, match=r"3 sources in the checkpoint \(1 without an offset\), 4 now"):
         job.check_checkpoint()
+
+
+def test_a_data_dir_whose_topics_had_bronze_queries_is_refused_with_the_ways_out(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Bronze moved into the silver query: the bronze queries' checkpoints of an earlier version
+    stopped elsewhere than silver's, so continuing would leave a gap in bronze or land records twice."""
+    write_offsets(tmp_path, 0, silver_offsets(3))
+    offsets = tmp_path / "checkpoints" / bronze_query_name(EVENTS) / "offsets"
+    offsets.mkdir(parents=True)
+    (offsets / "4").write_text("\n".join(["v1", json.dumps(METADATA), json.dumps({EVENTS: {"0": 120}})]))
+    with pytest.raises(BadInputError) as refused:
+        pipeline(spark, tmp_path, 3).check_checkpoint()
+    message = str(refused.value)
+    assert f"landed bronze in queries of its own ({EVENTS})" in message
+    assert f"seedstream clean --pipeline --data-dir {tmp_path} --yes" in message
+    assert refused.value.exit_code == 2
+    # The fault-label topic keeps its own bronze query: its checkpoint is no reason to refuse.
+    (tmp_path / "checkpoints" / bronze_query_name(EVENTS)).rename(
+        tmp_path / "checkpoints" / bronze_query_name(PLAN.labels_topic)
+    )
+    pipeline(spark, tmp_path, 3).check_checkpoint()

@@ -40,7 +40,8 @@ import org.apache.spark.sql.types.StructType;
  *   <li>an event at or before the watermark passes through with {@code _late = true} and is not
  *       remembered;
  *   <li>of the others, the first copy of each id (by partition, offset) that the state does not hold
- *       is kept, the other copies are dropped;
+ *       is kept, the other copies pass through with {@code _duplicate = true} (bronze keeps every
+ *       record; silver drops them);
  *   <li>remembered ids whose event time is at or before the watermark are forgotten.
  * </ul>
  *
@@ -77,8 +78,8 @@ public final class Router implements FlatMapGroupsWithStateFunction<Row, Row, Ro
   }
 
   /**
-   * {@code keyed} grouped by {@code keys} (comma-separated column names) and routed: its rows (less dropped duplicates) with
-   * {@code _late} and {@code _watermark_ms} appended. {@code keyed} must carry a watermark and the
+   * {@code keyed} grouped by {@code keys} (comma-separated column names) and routed: its rows with
+   * {@code _late}, {@code _duplicate} and {@code _watermark_ms} appended. {@code keyed} must carry a watermark and the
    * columns {@code _event_time}, {@code _record_id}, {@code partition} and {@code offset}.
    */
   public static Dataset<Row> route(Dataset<Row> keyed, String keyColumns) {
@@ -93,6 +94,7 @@ public final class Router implements FlatMapGroupsWithStateFunction<Row, Row, Ro
     StructType output =
         input
             .add("_late", DataTypes.BooleanType, false)
+            .add("_duplicate", DataTypes.BooleanType, false)
             .add("_watermark_ms", DataTypes.LongType, false);
     return keyed
         .groupBy(columns)
@@ -117,12 +119,12 @@ public final class Router implements FlatMapGroupsWithStateFunction<Row, Row, Ro
     while (rows.hasNext()) {
       Row row = rows.next();
       if (row.isNullAt(eventTime)) {
-        out.add(extend(row, false, watermarkMs));
+        out.add(extend(row, false, false, watermarkMs));
         continue;
       }
       long micros = micros(row.get(eventTime));
       if (micros <= watermarkUs) {
-        out.add(extend(row, true, watermarkMs));
+        out.add(extend(row, true, false, watermarkMs));
       } else {
         onTime.add(
             new Candidate(
@@ -152,9 +154,11 @@ public final class Router implements FlatMapGroupsWithStateFunction<Row, Row, Ro
         Comparator.comparingInt(Candidate::partition).thenComparingLong(Candidate::offset));
     for (Candidate candidate : onTime) {
       if (seen.add(candidate.id())) {
-        out.add(extend(candidate.row(), false, watermarkMs));
+        out.add(extend(candidate.row(), false, false, watermarkMs));
         ids.add(candidate.id());
         times.add(candidate.micros());
+      } else {
+        out.add(extend(candidate.row(), false, true, watermarkMs));
       }
     }
     if (!ids.isEmpty()) {
@@ -169,13 +173,14 @@ public final class Router implements FlatMapGroupsWithStateFunction<Row, Row, Ro
     return out.iterator();
   }
 
-  private Row extend(Row row, boolean late, long watermarkMs) {
-    Object[] values = new Object[width + 2];
+  private Row extend(Row row, boolean late, boolean duplicate, long watermarkMs) {
+    Object[] values = new Object[width + 3];
     for (int i = 0; i < width; i++) {
       values[i] = row.get(i);
     }
     values[width] = late;
-    values[width + 1] = watermarkMs;
+    values[width + 1] = duplicate;
+    values[width + 2] = watermarkMs;
     return RowFactory.create(values);
   }
 
