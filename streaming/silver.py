@@ -1,9 +1,8 @@
 """silver: the routed micro-batch written to the entity, event, ground-truth and quarantine tables.
 
 :class:`SilverWriter` is the ``foreachBatch`` function of the ``silver`` query. Per micro-batch it
-persists the routed frame, collects which topics it holds rows of, starts appending every row to
-its topic's bronze table (:func:`streaming.bronze.bronze_rows`, one thread per table, alongside
-the steps below), and then, over the rows that are not duplicates:
+persists the routed frame, collects which topics it holds rows of, and then, over the rows that
+are not duplicates:
 
 1. checks references (:func:`check_references`) against :func:`entity_view`: the entity table as
    it stands *plus* this micro-batch's valid versions, so an entity in the same micro-batch as its
@@ -21,7 +20,9 @@ the steps below), and then, over the rows that are not duplicates:
    version's time), valid events to ``silver/<event topic>``, valid ground truth to
    ``silver/<truth topic>``, every rejected record to ``silver/quarantine`` and the micro-batch's
    counts per interval, event topic and category to ``checks/observations`` (the interval checks'
-   one input, so they see one consistent cut of every table).
+   one input, so they see one consistent cut of every table). Beside those writes, every routed
+   row (duplicates and late ones included) is appended to its topic's bronze table
+   (:func:`streaming.bronze.bronze_rows`, one thread per table, only the topics present).
 
 Exactly once: a MERGE applied twice changes nothing, and every append records
 ``{"writer": <checkpoint's query id>, "micro_batch_id": N}`` as the commit's ``userMetadata``
@@ -422,12 +423,15 @@ class SilverWriter:
         bronze: list[Future[tuple[str, float]]] = []
         landing = ThreadPoolExecutor(max_workers=len(self.plan.topics), thread_name_prefix="bronze-write")
         try:
-            present = {row["_t"] for row in routed.select("_t").distinct().collect()}
+            held = routed.select("_t", "topic").distinct().collect()
+            present = {row["_t"] for row in held}
             self._step("route")
             if present:
-                bronze = self._land(landing, routed, micro_batch_id)
                 checked = self._checked(routed.where(~F.col("_duplicate")), present)
                 self._step("references")
+                # Beside the silver writes, which mostly wait on their commits (beside the
+                # references, CPU-bound joins, they slowed those down: TapFlow realtime).
+                bronze = self._land(landing, routed, {row["topic"] for row in held}, micro_batch_id)
                 self._write(checked, micro_batch_id)
                 self.steps += [(f"[{name}]", secs) for name, secs in (f.result() for f in bronze)]
                 self._step("bronze")
@@ -443,14 +447,17 @@ class SilverWriter:
         )
 
     def _land(
-        self, pool: ThreadPoolExecutor, routed: DataFrame, micro_batch_id: int
+        self, pool: ThreadPoolExecutor, routed: DataFrame, kafka_topics: set[str], micro_batch_id: int
     ) -> list[Future[tuple[str, float]]]:
-        """Start appending the micro-batch's rows to each topic's bronze table on ``pool``: every
-        record, duplicates and late ones included (bronze is raw and complete)."""
+        """Start appending the micro-batch's rows to the bronze table of each topic it holds rows of
+        (``kafka_topics``) on ``pool``: every record, duplicates and late ones included (bronze is
+        raw and complete). A topic without rows gets no commit."""
         assert self.ledger is not None
         ledger, timed = self.ledger, inheritable_thread_target(self.spark)(_timed)
         started = []
         for topic in self.plan.topics:
+            if topic.kafka_topic not in kafka_topics:
+                continue
             rows = bronze_rows(routed.where(F.col("topic") == topic.kafka_topic))
             append = partial(ledger.append, rows, self.tables.bronze(topic), micro_batch_id, "ingest_date")
             started.append(pool.submit(timed, f"append bronze {topic.table}", append))

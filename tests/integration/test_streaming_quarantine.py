@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pyspark.sql import functions as F
 
 from producer.datadir import TableLocations
 from streaming.job import Pipeline
@@ -189,6 +190,16 @@ def test_reasons_duplicates_late_and_watermark_closing_while_the_query_runs(
         (case.topics["ground_truth"], "schema_violation"),
     }
     assert len(quarantined) == len(bad) + 2
+    # Bronze, landed by the silver query, holds every record as it came: the invalid UTF-8 bytes
+    # unchanged (the quarantine's text of them has U+FFFD), and the duplicate silver dropped.
+    raw = table(spark, case, "bronze", case.topics["entities"]).where(F.col("key") == "bad")
+    assert [row.raw for row in raw.select(F.hex(F.col("value").cast("binary")).alias("raw")).collect()] == [
+        "FFFE"
+    ]
+    copies = table(spark, case, "bronze", case.topics["events"]).where(
+        F.col("value").contains(newest["event_id"])
+    )
+    assert copies.count() == 2
     assert silver_events(spark, case) == event_tuples([*generated["events"], accepted])
     assert table(spark, case, "silver", "driver_events").count() == len(generated["events"]) + 1
 
