@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from streaming.validation import HEADERS, kafka_rows
+from streaming.validation import kafka_rows
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -27,7 +27,6 @@ KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
     "timestampType int, headers array<struct<key: string, value: binary>>"
 )
-BRONZE_HEADERS = HEADERS
 BRONZE_COLUMNS = (
     "key",
     "value",

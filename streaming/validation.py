@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
-    BooleanType,
     DataType,
     DateType,
     IntegerType,
@@ -138,7 +137,6 @@ PARSER_CLASS = "dev.seedstream.streaming.Parser"
 PARSED = "_parsed"
 HEAD: tuple[tuple[str, DataType], ...] = (
     ("_t", IntegerType()),
-    ("_utf8", BooleanType()),
     ("reason", StringType()),
     ("detail", StringType()),
     ("_interval_start", TimestampType()),

@@ -389,7 +389,7 @@ def test_the_parser_refuses_a_spec_whose_output_slots_are_not_its_own(spark: Spa
     with pytest.raises(IllegalArgumentException, match="names the output slots"):
         parser.parse(rows._jdf, json.dumps(swapped), output.json(), validation.PARSED)  # noqa: SLF001
     fields = output.fields
-    renamed = type(output)([fields[1], fields[0], *fields[2:]])  # _t and _utf8 swapped in the schema
+    renamed = type(output)([fields[1], fields[0], *fields[2:]])  # _t and reason swapped in the schema
     with pytest.raises(IllegalArgumentException, match="output schema starts with"):
         parser.parse(rows._jdf, spec, renamed.json(), validation.PARSED)  # noqa: SLF001
 

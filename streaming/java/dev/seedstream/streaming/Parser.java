@@ -45,10 +45,9 @@ import org.apache.spark.sql.types.StructType;
  * record models; {@code tests/unit/test_streaming_silver.py} tests it through Spark.
  *
  * <p>Output, in slots: {@code _t} (the topic's index, -1 for a clean marker, null for a topic not
- * in the spec), {@code _utf8} (the value is valid UTF-8), {@code reason} and {@code detail} of the
- * first failing check (null when it passed), {@code _interval_start}, {@code _event_time} and
- * {@code _record_id} (events that passed), then every topic's typed fields (only the row's own
- * topic filled).
+ * in the spec), {@code reason} and {@code detail} of the first failing check (null when it
+ * passed), {@code _interval_start}, {@code _event_time} and {@code _record_id} (events that
+ * passed), then every topic's typed fields (only the row's own topic filled).
  *
  * <p>Why the JVM: the same checks as Spark expressions were thousands of expressions per plan
  * (a {@code CASE} per check and topic), which Spark generated, compiled and the JIT warmed up per
@@ -59,19 +58,18 @@ public final class Parser implements UDF2<String, byte[], Row> {
   private static final long serialVersionUID = 1L;
 
   static final int T = 0;
-  static final int UTF8 = 1;
-  static final int REASON = 2;
-  static final int DETAIL = 3;
-  static final int START = 4;
-  static final int EVENT_TIME = 5;
-  static final int RECORD_ID = 6;
+  static final int REASON = 1;
+  static final int DETAIL = 2;
+  static final int START = 3;
+  static final int EVENT_TIME = 4;
+  static final int RECORD_ID = 5;
 
   /**
    * The names of the slots above, in their order: the spec's {@code head} must be exactly these
    * ({@code streaming/validation.py}'s {@code HEAD}, which types them), so the two cannot drift.
    */
   static final List<String> HEAD =
-      List.of("_t", "_utf8", "reason", "detail", "_interval_start", "_event_time", "_record_id");
+      List.of("_t", "reason", "detail", "_interval_start", "_event_time", "_record_id");
 
   /**
    * Compiled specs by their text, shared by every copy of the function in this JVM: Spark
@@ -191,7 +189,6 @@ public final class Parser implements UDF2<String, byte[], Row> {
       Object[] out = new Object[width];
       TopicSpec spec = topics.get(topic);
       String text = value == null ? null : decode(value);
-      out[UTF8] = value == null ? null : text != null;
       if (spec == null) {
         return out;
       }
