@@ -116,46 +116,25 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
 
 
 def _landing_query(pipeline: Pipeline, parsed: bool) -> StreamingQuery:
-    """The silver query's sources (``parsed``: and its parse stage) landing every record in bronze,
-    as :class:`streaming.silver.SilverWriter` does, and nothing else."""
+    """The silver query's sources (``parsed``: and its parse stage) landing every record in bronze
+    the way :class:`streaming.silver.SilverWriter` does, and nothing else."""
     from concurrent.futures import ThreadPoolExecutor
     from functools import reduce
 
-    from pyspark.sql import functions as F
-    from pyspark.util import inheritable_thread_target
-
-    from streaming.bronze import bronze_rows
-    from streaming.silver import AppendLedger
-    from streaming.validation import kafka_rows, parse
+    from streaming.silver import AppendLedger, SilverWriter
+    from streaming.validation import parse
 
     spark, plan = pipeline.spark, pipeline.plan
-    # the bench reuses the job's readers, in the silver query's order
-    sources = [
-        (pipeline._kafka([topic.kafka_topic], capped=True, headers=True, partition=partition), [topic])  # noqa: SLF001
-        for topic, partition in pipeline._event_partitions()  # noqa: SLF001
-    ]
-    rest = pipeline._entity_source_topics()  # noqa: SLF001
-    sources.append((pipeline._kafka([t.kafka_topic for t in rest], capped=False, headers=True), rest))  # noqa: SLF001
-    frames = [parse(kafka_rows(s), plan, topics) if parsed else kafka_rows(s) for s, topics in sources]
+    frames = [parse(rows, plan, topics) if parsed else rows for rows, topics, _ in pipeline.silver_inputs()]
     frame = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
-    ledger = AppendLedger(spark, "bench")
-    run = inheritable_thread_target(spark)
+    writer = SilverWriter(spark, plan, pipeline.tables, ledger=AppendLedger(spark, "bench"))
 
     def land(batch: DataFrame, micro_batch_id: int) -> None:
         rows = batch.persist()
         try:
-            rows.count()
+            held = {row["topic"] for row in rows.select("topic").distinct().collect()}
             with ThreadPoolExecutor(len(plan.topics)) as pool:
-                for future in [
-                    pool.submit(
-                        run(ledger.append),
-                        bronze_rows(rows.where(F.col("topic") == topic.kafka_topic)),
-                        pipeline.tables.bronze(topic),
-                        micro_batch_id,
-                        "ingest_date",
-                    )
-                    for topic in plan.topics
-                ]:
+                for future in writer.land_bronze(pool, rows, held, micro_batch_id):
                     future.result()
         finally:
             rows.unpersist()

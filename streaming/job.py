@@ -260,34 +260,34 @@ class Pipeline:
         """The topics of the silver query's last source: the entity and ground-truth topics."""
         return [t for t in self.plan.topics if t.role in ("entities", "ground_truth")]
 
-    def silver_frame(self) -> DataFrame:
-        """The silver query's routed frame (before the ``foreachBatch`` sink): one capped, watermarked
-        source per event topic partition, then one uncapped source for the entity and ground-truth
-        topics."""
-        delay = self.plan.delay.total_seconds()
-        inputs = [
-            watermarked(
-                parse(
-                    kafka_rows(
-                        self._kafka([topic.kafka_topic], capped=True, headers=True, partition=partition)
-                    ),
-                    self.plan,
-                    [topic],
-                ),
-                delay,
+    def silver_inputs(self) -> list[tuple[DataFrame, list[TopicPlan], bool]]:
+        """The silver query's sources in order as Kafka rows (:func:`kafka_rows`, headers included,
+        for bronze), each with the topics it reads and whether it is an event topic partition: one
+        capped source per event topic partition, then one uncapped source for the entity and
+        ground-truth topics."""
+        inputs: list[tuple[DataFrame, list[TopicPlan], bool]] = [
+            (
+                kafka_rows(self._kafka([topic.kafka_topic], capped=True, headers=True, partition=partition)),
+                [topic],
+                True,
             )
             for topic, partition in self._event_partitions()
         ]
         rest = self._entity_source_topics()
-        inputs.append(
-            parse(
-                kafka_rows(self._kafka([t.kafka_topic for t in rest], capped=False, headers=True)),
-                self.plan,
-                rest,
-            )
-        )
+        source = self._kafka([t.kafka_topic for t in rest], capped=False, headers=True)
+        inputs.append((kafka_rows(source), rest, False))
+        return inputs
+
+    def silver_frame(self) -> DataFrame:
+        """The silver query's routed frame (before the ``foreachBatch`` sink): :meth:`silver_inputs`
+        parsed, each event topic partition's watermarked."""
+        delay = self.plan.delay.total_seconds()
+        parsed = [
+            watermarked(parse(rows, self.plan, topics), delay) if event else parse(rows, self.plan, topics)
+            for rows, topics, event in self.silver_inputs()
+        ]
         # Each source parses only its own topics; the others' typed columns are null in its rows.
-        return routed(reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), inputs))
+        return routed(reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parsed))
 
     def start_silver(self, available_now: bool, frame: DataFrame | None = None) -> StreamingQuery:
         """Start the silver query (over ``frame``, :meth:`silver_frame` when not given)."""

@@ -431,7 +431,7 @@ class SilverWriter:
                 self._step("references")
                 # Beside the silver writes, which mostly wait on their commits (beside the
                 # references, CPU-bound joins, they slowed those down: TapFlow realtime).
-                bronze = self._land(landing, routed, {row["topic"] for row in held}, micro_batch_id)
+                bronze = self.land_bronze(landing, routed, {row["topic"] for row in held}, micro_batch_id)
                 self._write(checked, micro_batch_id)
                 self.steps += [(f"[{name}]", secs) for name, secs in (f.result() for f in bronze)]
                 self._step("bronze")
@@ -446,7 +446,7 @@ class SilverWriter:
             ", ".join(f"{name} {secs:.2f} s" for name, secs in self.steps),
         )
 
-    def _land(
+    def land_bronze(
         self, pool: ThreadPoolExecutor, routed: DataFrame, kafka_topics: set[str], micro_batch_id: int
     ) -> list[Future[tuple[str, float]]]:
         """Start appending the micro-batch's rows to the bronze table of each topic it holds rows of
