@@ -107,8 +107,8 @@ def _run_rung(rung: str, preset: str, bootstrap: str, data_dir: str, master: str
         if rung == "silver-norouter":  # diagnostic: the router replaced by a no-op, to price it
             import streaming.job
 
-            streaming.job.routed = lambda frame: frame.withColumn("_late", F.lit(False)).withColumn(
-                "_watermark_ms", F.lit(0).cast("long")
+            streaming.job.routed = lambda frame: frame.withColumns(
+                {"_late": F.lit(False), "_duplicate": F.lit(False), "_watermark_ms": F.lit(0).cast("long")}
             )
         queries.append(pipeline.start_silver(available_now=True))
     for query in queries:
