@@ -208,13 +208,20 @@ class EntityViews(dict[str, "DataFrame"]):
 
 
 def check_references(
-    events: DataFrame, topic: TopicPlan, plan: PipelinePlan, entities: dict[str, DataFrame]
+    events: DataFrame,
+    topic: TopicPlan,
+    plan: PipelinePlan,
+    entities: dict[str, DataFrame],
+    among_others: bool = False,
 ) -> DataFrame:
     """Fill ``reason``/``detail`` of ``topic``'s rows that passed the intrinsic checks and fail a
-    reference rule; ``entities``: entity topic name → its silver table."""
+    reference rule; ``entities``: entity topic name → :func:`entity_view`. ``among_others``:
+    ``events`` holds other topics' rows too, which pass through unchanged (the joins and rules
+    apply to ``topic``'s rows only)."""
     checks: list[Check] = []
     frame = events
     start = F.col("_interval_start")
+    mine = F.col("_t") == F.lit(topic.index)
     for number, (field_name, target) in enumerate(topic.references.items()):
         entity = plan.by_name(target)
         prefix = f"_ref{number}"
@@ -226,9 +233,8 @@ def check_references(
                 f"{prefix}_active"
             ),
         )
-        frame = frame.join(
-            F.broadcast(known), F.col(topic.column(field_name)) == F.col(f"{prefix}_key"), "left"
-        )
+        match = F.col(topic.column(field_name)) == F.col(f"{prefix}_key")
+        frame = frame.join(F.broadcast(known), (mine & match) if among_others else match, "left")
         checks += [
             (
                 F.col(f"{prefix}_key").isNull(),
@@ -250,6 +256,8 @@ def check_references(
     checks.append(
         (F.col("_late"), LATE, F.concat(F.lit(f"{topic.time_field}: at or before the watermark "), watermark))
     )
+    if among_others:
+        checks = [(mine & failed, code, text) for failed, code, text in checks]
     reason, detail = first_failure(checks)
     helpers = [c for c in frame.columns if c.startswith("_ref")]
     return (
@@ -410,6 +418,7 @@ class SilverWriter:
     tables: Tables
     writer_id: str = ""
     ledger: AppendLedger | None = None
+    offsets: dict[int, dict[str, dict[int, int]] | None] = field(default_factory=dict)
 
     def __call__(self, batch: DataFrame, micro_batch_id: int) -> None:
         if self.ledger is None:
@@ -417,9 +426,79 @@ class SilverWriter:
             self.ledger = AppendLedger(self.spark, self.writer_id)
         self.steps: list[tuple[str, float]] = []
         self._mark = time.monotonic()
-        routed = batch.persist()
         self.versions: dict[int, DataFrame] = {}
         self.leaves: list[DataFrame] = []
+        if self.without_entities(micro_batch_id):
+            self._events_only(batch, micro_batch_id)
+        else:
+            self._every_topic(batch, micro_batch_id)
+        log.info(
+            "silver micro-batch %d: %s",
+            micro_batch_id,
+            ", ".join(f"{name} {secs:.2f} s" for name, secs in self.steps),
+        )
+
+    def without_entities(self, micro_batch_id: int) -> bool:
+        """Whether micro-batch ``micro_batch_id`` holds no entity record: it ends where the one
+        before it ended in every entity topic (the offsets Spark wrote for both before running
+        them). Unknown (the first micro-batch of a checkpoint, offsets no longer kept): False."""
+        entity_topics = [topic.kafka_topic for topic in self.plan.of_role("entities")]
+        if not entity_topics:
+            return True
+        if micro_batch_id == 0:
+            return False
+        ends = self._batch_offsets(micro_batch_id)
+        starts = self._batch_offsets(micro_batch_id - 1)
+        if ends is None or starts is None:
+            return False
+        return all(ends.get(topic) == starts.get(topic) for topic in entity_topics)
+
+    def _batch_offsets(self, micro_batch_id: int) -> dict[str, dict[int, int]] | None:
+        """:meth:`Tables.batch_offsets` of the silver query, each micro-batch's read once."""
+        if micro_batch_id not in self.offsets:
+            self.offsets = {
+                number: ends for number, ends in self.offsets.items() if number >= micro_batch_id - 1
+            }
+            self.offsets[micro_batch_id] = self.tables.batch_offsets("silver", micro_batch_id)
+        return self.offsets[micro_batch_id]
+
+    def _events_only(self, batch: DataFrame, micro_batch_id: int) -> None:
+        """A micro-batch without entity records: references see the entity tables as they stand,
+        so they are joined in the pass that routes the rows, and that pass is the micro-batch's one
+        cache; one aggregation of it gives the topics present and the verdicts."""
+        plan = self.plan
+        views = EntityViews(lambda name: self._table_view(plan.by_name(name)))
+        frame = batch
+        for topic in plan.of_role("events"):
+            if topic.references:
+                frame = check_references(frame, topic, plan, views, among_others=True)
+        checked = frame.withColumn("_known", F.lit(None).cast("boolean")).persist()
+        landing = ThreadPoolExecutor(max_workers=len(self.plan.topics), thread_name_prefix="bronze-write")
+        try:
+            counts = (
+                checked.groupBy("_t", "topic", "_duplicate", F.col("reason").isNull().alias("ok"))
+                .agg(F.count(F.lit(1)).alias("n"))
+                .collect()
+            )
+            self._step("route and references")
+            verdicts: dict[tuple[int, bool], int] = {}
+            for row in counts:
+                if not row["_duplicate"] and row["_t"] is not None:
+                    verdicts[(row["_t"], row["ok"])] = verdicts.get((row["_t"], row["ok"]), 0) + row["n"]
+            if counts:
+                bronze = self.land_bronze(landing, checked, {row["topic"] for row in counts}, micro_batch_id)
+                accepted = checked.where(~F.col("_duplicate") & F.col("_t").isNotNull())
+                self._write(accepted, micro_batch_id, (verdicts, set()))
+                self.steps += [(f"[{name}]", secs) for name, secs in (f.result() for f in bronze)]
+                self._step("bronze")
+        finally:
+            landing.shutdown(wait=True)  # on failure too: the cache below must outlive its readers
+            checked.unpersist()
+
+    def _every_topic(self, batch: DataFrame, micro_batch_id: int) -> None:
+        """Any micro-batch: the routed rows cached first, then the topics present planned on it
+        (:meth:`_checked`)."""
+        routed = batch.persist()
         bronze: list[Future[tuple[str, float]]] = []
         landing = ThreadPoolExecutor(max_workers=len(self.plan.topics), thread_name_prefix="bronze-write")
         try:
@@ -440,11 +519,6 @@ class SilverWriter:
             routed.unpersist()
             for leaf in self.leaves:
                 release(leaf)
-        log.info(
-            "silver micro-batch %d: %s",
-            micro_batch_id,
-            ", ".join(f"{name} {secs:.2f} s" for name, secs in self.steps),
-        )
 
     def land_bronze(
         self, pool: ThreadPoolExecutor, routed: DataFrame, kafka_topics: set[str], micro_batch_id: int
@@ -530,21 +604,17 @@ class SilverWriter:
         union = reduce(lambda a, b: a.unionByName(b), frames)
         return self._leaf(union.coalesce(max(routed.rdd.getNumPartitions(), 1)))
 
-    def _write(self, checked: DataFrame, micro_batch_id: int) -> None:
+    def _write(
+        self,
+        checked: DataFrame,
+        micro_batch_id: int,
+        counted: tuple[dict[tuple[int, bool], int], set[int]] | None = None,
+    ) -> None:
+        """Write ``checked`` to every table it has rows for; ``counted``: its (topic index, valid)
+        → rows and the entity topics with valid rows of keys already known, when the caller
+        counted them already."""
         plan, tables = self.plan, self.tables
-        verdicts: dict[tuple[int, bool], int] = {}
-        known: set[int] = set()
-        for row in (
-            checked.groupBy(
-                "_t", F.col("reason").isNull().alias("ok"), F.coalesce("_known", F.lit(False)).alias("k")
-            )
-            .agg(F.count(F.lit(1)).alias("n"))
-            .collect()
-        ):
-            verdicts[(row["_t"], row["ok"])] = verdicts.get((row["_t"], row["ok"]), 0) + row["n"]
-            if row["ok"] and row["k"]:
-                known.add(row["_t"])
-        self._step("verdicts")
+        verdicts, known = counted if counted is not None else self._verdicts(checked)
         if not verdicts:
             return
         valid = checked.where(F.col("reason").isNull())
@@ -595,6 +665,24 @@ class SilverWriter:
             feed = reduce(lambda a, b: a.unionByName(b), observations).select(*OBSERVATION_COLUMNS)
             writes.append(("append observations", self._append(feed, tables.observations, micro_batch_id)))
         self._write_all(writes)
+
+    def _verdicts(self, checked: DataFrame) -> tuple[dict[tuple[int, bool], int], set[int]]:
+        """(topic index, valid) → rows of ``checked``, and the entity topics with valid rows whose
+        key is already in their table (those are merged, the others appended)."""
+        verdicts: dict[tuple[int, bool], int] = {}
+        known: set[int] = set()
+        for row in (
+            checked.groupBy(
+                "_t", F.col("reason").isNull().alias("ok"), F.coalesce("_known", F.lit(False)).alias("k")
+            )
+            .agg(F.count(F.lit(1)).alias("n"))
+            .collect()
+        ):
+            verdicts[(row["_t"], row["ok"])] = verdicts.get((row["_t"], row["ok"]), 0) + row["n"]
+            if row["ok"] and row["k"]:
+                known.add(row["_t"])
+        self._step("verdicts")
+        return verdicts, known
 
     def _append(
         self, frame: DataFrame, path: str, micro_batch_id: int, partition_by: str | None = None

@@ -69,31 +69,68 @@ class Tables:
         one line per source; a Kafka source's is ``{topic: {partition: offset}}`` (another kind of
         source gives an empty mapping here), and a source without an offset yet is ``-`` (None
         here)."""
+        sources = self._offsets(query, None)
+        if sources is None:
+            return None
+        return [
+            None if source is None else {topic: sorted(parts) for topic, parts in source.items()}
+            for source in sources
+        ]
+
+    def batch_offsets(self, query: str, micro_batch: int) -> dict[str, dict[int, int]] | None:
+        """Where micro-batch ``micro_batch`` of ``query`` ends in every Kafka topic it reads:
+        topic → partition → offset, over all of its sources (None: Spark has not planned that
+        micro-batch, or no longer keeps its offsets). Spark writes them before it runs the
+        micro-batch, so ``foreachBatch`` can read its own and the previous one's."""
+        sources = self._offsets(query, micro_batch)
+        if sources is None:
+            return None
+        ends: dict[str, dict[int, int]] = {}
+        for source in sources:
+            for topic, parts in (source or {}).items():
+                ends.setdefault(topic, {}).update(parts)
+        return ends
+
+    def _offsets(self, query: str, micro_batch: int | None) -> list[dict[str, dict[int, int]] | None] | None:
+        """The sources' lines of ``offsets/<micro_batch>`` (the latest when None), parsed; None
+        when there is no such file."""
         spark = self.spark
+        jvm = spark._jvm  # noqa: SLF001
         offsets = f"{self.checkpoint(query)}/offsets"
-        path = spark._jvm.org.apache.hadoop.fs.Path(offsets)  # type: ignore[union-attr]  # noqa: SLF001
+        path = jvm.org.apache.hadoop.fs.Path(offsets)  # type: ignore[union-attr]
         files = path.getFileSystem(spark._jsc.hadoopConfiguration())  # noqa: SLF001
-        if not files.exists(path):
+        if micro_batch is None:
+            if not files.exists(path):
+                return None
+            batches = [
+                int(s.getPath().getName()) for s in files.listStatus(path) if s.getPath().getName().isdigit()
+            ]
+            if not batches:
+                return None
+            micro_batch = max(batches)
+        target = jvm.org.apache.hadoop.fs.Path(f"{offsets}/{micro_batch}")  # type: ignore[union-attr]
+        if not files.exists(target):
             return None
-        names = [status.getPath().getName() for status in files.listStatus(path)]
-        batches = [int(name) for name in names if name.isdigit()]
-        if not batches:
-            return None
-        latest = files.open(spark._jvm.org.apache.hadoop.fs.Path(f"{offsets}/{max(batches)}"))  # type: ignore[union-attr]  # noqa: SLF001
+        stream = files.open(target)
         try:
-            text = spark._jvm.org.apache.commons.io.IOUtils.toString(latest, "UTF-8")  # type: ignore[union-attr]  # noqa: SLF001
+            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")  # type: ignore[union-attr]
         finally:
-            latest.close()
-        lines = str(text).splitlines()
-        sources: list[dict[str, list[int]] | None] = []
-        for line in lines[2:]:
+            stream.close()
+        sources: list[dict[str, dict[int, int]] | None] = []
+        for line in str(text).splitlines()[2:]:
             try:
                 value = json.loads(line)
             except ValueError:
                 sources.append(None)
                 continue
             kafka = value.items() if isinstance(value, dict) else []
-            sources.append({topic: sorted(map(int, ps)) for topic, ps in kafka if isinstance(ps, dict)})
+            sources.append(
+                {
+                    topic: {int(part): int(offset) for part, offset in parts.items()}
+                    for topic, parts in kafka
+                    if isinstance(parts, dict)
+                }
+            )
         return sources
 
     def silver_paths(self) -> dict[str, str]:
