@@ -291,6 +291,7 @@ class Pipeline:
 
     def start_silver(self, available_now: bool, frame: DataFrame | None = None) -> StreamingQuery:
         """Start the silver query (over ``frame``, :meth:`silver_frame` when not given)."""
+        self.silver_writer.planned_before = self.tables.planned_micro_batch(SILVER)
         writer = (
             (frame if frame is not None else self.silver_frame())
             .writeStream.queryName(SILVER)

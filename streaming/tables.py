@@ -58,8 +58,10 @@ class Tables:
 
     def query_id(self, query: str) -> str:
         """The stable id Spark keeps in a query's checkpoint (new with every new checkpoint)."""
-        first = self.spark.sparkContext.textFile(f"{self.checkpoint(query)}/metadata").first()
-        return f"{query}:{json.loads(first)['id']}"
+        text = self._text(f"{self.checkpoint(query)}/metadata")
+        if text is None:
+            raise FileNotFoundError(f"{self.checkpoint(query)}/metadata")
+        return f"{query}:{json.loads(text.splitlines()[0])['id']}"
 
     def checkpoint_sources(self, query: str) -> list[dict[str, list[int]] | None] | None:
         """Each source's topic partitions in a query's latest offsets, in the query's source order
@@ -76,6 +78,17 @@ class Tables:
             None if source is None else {topic: sorted(parts) for topic, parts in source.items()}
             for source in sources
         ]
+
+    def planned_micro_batch(self, query: str) -> int:
+        """The last micro-batch whose offsets ``query``'s checkpoint holds (-1: none yet)."""
+        spark = self.spark
+        jvm = spark._jvm  # noqa: SLF001
+        path = jvm.org.apache.hadoop.fs.Path(f"{self.checkpoint(query)}/offsets")  # type: ignore[union-attr]
+        files = path.getFileSystem(spark._jsc.hadoopConfiguration())  # noqa: SLF001
+        if not files.exists(path):
+            return -1
+        names = [status.getPath().getName() for status in files.listStatus(path)]
+        return max((int(name) for name in names if name.isdigit()), default=-1)
 
     def batch_offsets(self, query: str, micro_batch: int) -> dict[str, dict[int, int]] | None:
         """Where micro-batch ``micro_batch`` of ``query`` ends in every Kafka topic it reads:
@@ -94,30 +107,15 @@ class Tables:
     def _offsets(self, query: str, micro_batch: int | None) -> list[dict[str, dict[int, int]] | None] | None:
         """The sources' lines of ``offsets/<micro_batch>`` (the latest when None), parsed; None
         when there is no such file."""
-        spark = self.spark
-        jvm = spark._jvm  # noqa: SLF001
-        offsets = f"{self.checkpoint(query)}/offsets"
-        path = jvm.org.apache.hadoop.fs.Path(offsets)  # type: ignore[union-attr]
-        files = path.getFileSystem(spark._jsc.hadoopConfiguration())  # noqa: SLF001
         if micro_batch is None:
-            if not files.exists(path):
+            micro_batch = self.planned_micro_batch(query)
+            if micro_batch < 0:
                 return None
-            batches = [
-                int(s.getPath().getName()) for s in files.listStatus(path) if s.getPath().getName().isdigit()
-            ]
-            if not batches:
-                return None
-            micro_batch = max(batches)
-        target = jvm.org.apache.hadoop.fs.Path(f"{offsets}/{micro_batch}")  # type: ignore[union-attr]
-        if not files.exists(target):
+        text = self._text(f"{self.checkpoint(query)}/offsets/{micro_batch}")
+        if text is None:
             return None
-        stream = files.open(target)
-        try:
-            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")  # type: ignore[union-attr]
-        finally:
-            stream.close()
         sources: list[dict[str, dict[int, int]] | None] = []
-        for line in str(text).splitlines()[2:]:
+        for line in text.splitlines()[2:]:
             try:
                 value = json.loads(line)
             except ValueError:
@@ -132,6 +130,19 @@ class Tables:
                 }
             )
         return sources
+
+    def _text(self, location: str) -> str | None:
+        """A small file's text through Hadoop's file system (no Spark job); None when absent."""
+        jvm = self.spark._jvm  # noqa: SLF001
+        path = jvm.org.apache.hadoop.fs.Path(location)  # type: ignore[union-attr]
+        files = path.getFileSystem(self.spark._jsc.hadoopConfiguration())  # noqa: SLF001
+        if not files.exists(path):
+            return None
+        stream = files.open(path)
+        try:
+            return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))  # type: ignore[union-attr]
+        finally:
+            stream.close()
 
     def silver_paths(self) -> dict[str, str]:
         """Silver table name → path (every topic's table and the quarantine)."""

@@ -5,6 +5,7 @@ passes them (a missing ground truth is reported then)."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -55,7 +56,9 @@ def test_reasons_duplicates_late_and_watermark_closing_while_the_query_runs(
     kafka_bootstrap: str,
     data_dir_factory: Callable[[str], Path],
     unique_name: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="streaming.silver")
     case = make_case(
         kafka_bootstrap,
         data_dir_factory("stream"),
@@ -168,6 +171,23 @@ def test_reasons_duplicates_late_and_watermark_closing_while_the_query_runs(
             every=1.0,
         )
         assert {k[0] for k in final_checks()} == {first}
+        # Without an entity record beside them, micro-batches join their references in the pass
+        # that routes them (SilverWriter._events_only): the same rules, the same details.
+        alone = {
+            "unknown_reference": variant(company_id=stranger, driver_id=f"DRV-{stranger}-002"),
+            "reference_not_yet_valid": variant(company_id=late_company, driver_id=f"DRV-{late_company}-002"),
+            "late": _value({**older, "event_id": str(uuid.uuid4())}),
+        }
+        publish(case, [(case.topics["events"], b"alone", value) for value in alone.values()])
+        wait_for(
+            lambda: (
+                table(spark, case, "silver", "quarantine").where(F.col("key") == "alone").count()
+                == len(alone)
+            ),
+            240,
+            "records quarantined by a micro-batch without entities",
+            every=1.0,
+        )
         publish(case, interval(fourth))
         wait_for(
             lambda: second in {k[0] for k in final_checks()}, 240, "the second interval checked", every=1.0
@@ -189,7 +209,13 @@ def test_reasons_duplicates_late_and_watermark_closing_while_the_query_runs(
         (case.topics["entities"], "unparseable"),
         (case.topics["ground_truth"], "schema_violation"),
     }
-    assert len(quarantined) == len(bad) + 2
+    for reason, value in alone.items():
+        row = by_value[value.decode()]
+        assert (row.reason, row.detail.startswith(bad[reason][2])) == (reason, True), (reason, row.detail)
+    assert len(quarantined) == len(bad) + 2 + len(alone)
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("silver micro-batch")]
+    assert any(", references " in line for line in logged)  # the companies' micro-batch
+    assert any("route and references" in line for line in logged)
     # Bronze, landed by the silver query, holds every record as it came: the invalid UTF-8 bytes
     # unchanged (the quarantine's text of them has U+FFFD), and the duplicate silver dropped.
     raw = table(spark, case, "bronze", case.topics["entities"]).where(F.col("key") == "bad")

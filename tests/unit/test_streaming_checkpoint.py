@@ -134,3 +134,32 @@ def test_a_data_dir_whose_topics_had_bronze_queries_is_refused_with_the_ways_out
         tmp_path / "checkpoints" / bronze_query_name(PLAN.labels_topic)
     )
     pipeline(spark, tmp_path, 3).check_checkpoint()
+
+
+def test_a_micro_batch_without_entity_records_is_told_by_the_offsets_spark_wrote(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    job = pipeline(spark, tmp_path, 2)
+    writer = job.silver_writer
+    assert job.tables.planned_micro_batch(SILVER) == -1
+    assert job.tables.batch_offsets(SILVER, 0) is None
+    entities = {COMPANIES: {"0": 3, "1": 4, "2": 5}, BATCHES: {"0": 8}}
+    events = [{EVENTS: {"0": 10}}, {EVENTS: {"1": 20}}]
+    write_offsets(tmp_path, 0, [*events, entities])
+    write_offsets(tmp_path, 1, [{EVENTS: {"0": 15}}, {EVENTS: {"1": 25}}, {**entities, BATCHES: {"0": 9}}])
+    write_offsets(
+        tmp_path,
+        2,
+        [{EVENTS: {"0": 15}}, {EVENTS: {"1": 25}}, {**entities, COMPANIES: {"0": 3, "1": 4, "2": 6}}],
+    )
+    assert job.tables.planned_micro_batch(SILVER) == 2
+    # Every source's offsets in one mapping: topic → partition → where the micro-batch ends.
+    assert job.tables.batch_offsets(SILVER, 1) == {
+        EVENTS: {0: 15, 1: 25},
+        COMPANIES: {0: 3, 1: 4, 2: 5},
+        BATCHES: {0: 9},
+    }
+    assert not writer.without_entities(0)  # where the first micro-batch starts is not written down
+    assert writer.without_entities(1)  # the entity topic ends where micro-batch 0 ended
+    assert not writer.without_entities(2)  # companies partition 2 moved on
+    assert not writer.without_entities(4)  # offsets not (or no longer) there

@@ -419,3 +419,54 @@ def test_entity_views_load_a_topic_without_rows_only_when_a_reference_asks() -> 
     assert views["tapflow.accounts"] == "versions view"
     assert views["tapflow.locations"] == views["tapflow.locations"] == "table of tapflow.locations"
     assert loaded == ["tapflow.locations"]  # once, and never for a topic nobody asked about
+
+
+def test_references_among_other_topics_check_only_their_own_rows(spark: SparkSession) -> None:
+    """The events-only micro-batch joins references over every row it routed: the companies' and
+    ground truth's rows pass through as they were, the events get what they get alone."""
+    before = datetime(2025, 11, 8, 12, 14, 59, tzinfo=UTC)
+    stranger = event(company_id=OTHER_COMPANY, driver_id=f"DRV-{OTHER_COMPANY}-001")
+    company = json.dumps({"company_id": OTHER_COMPANY, "geography": "US", "active": True,
+                          "created_at": "2025-11-08T00:00:00.000000Z"})  # fmt: skip
+    mixed = (
+        parsed(spark, [event(), stranger])
+        .unionByName(parsed(spark, [company, "{not json"], "fleet.companies"))
+        .withColumn("_late", F.lit(False))
+        .withColumn("_watermark_ms", F.lit(0).cast("long"))
+    )
+    companies = spark.createDataFrame(
+        [(COMPANY, before, before, True)],
+        "company_id string, valid_from timestamp, created_at timestamp, active boolean",
+    )
+    checked = silver.check_references(mixed, EVENTS, PLAN, {"fleet.companies": companies}, among_others=True)
+    assert sorted(checked.columns) == sorted(mixed.columns)
+    rows = {(row.topic, row.offset): (row.reason, row.detail) for row in checked.collect()}
+    assert rows == {
+        ("fleet.driver-events", 0): (None, None),
+        ("fleet.driver-events", 1): (
+            validation.UNKNOWN_REFERENCE,
+            "company_id: no fleet.companies entity with this key",
+        ),
+        ("fleet.companies", 0): (None, None),
+        ("fleet.companies", 1): ("unparseable", "value: not a UTF-8 JSON object"),
+    }
+    alone = references(spark, PLAN, [event(), stranger], before)
+    assert verdicts(alone) == [rows[("fleet.driver-events", 0)], rows[("fleet.driver-events", 1)]]
+
+
+def test_the_append_ledger_reads_no_history_for_a_micro_batch_planned_in_this_run(
+    spark: SparkSession, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "table")
+    rows = spark.range(2)
+    assert silver.AppendLedger(spark, "silver:query-a").append(rows, path, 3)
+    read: list[str] = []
+    recorded = silver.AppendLedger.recorded
+    monkeypatch.setattr(silver.AppendLedger, "recorded", lambda self, p: read.append(p) or recorded(self, p))
+    # The checkpoint had planned micro-batch 3 before this run: 4 cannot be in any table yet.
+    fresh = silver.AppendLedger(spark, "silver:query-a", planned_before=3)
+    assert fresh.append(rows, path, 4) and read == []
+    # Micro-batch 3 may be the crash's replay: the history says it is there already.
+    replay = silver.AppendLedger(spark, "silver:query-a", planned_before=3)
+    assert not replay.append(rows, path, 3) and read == [path]
+    assert spark.read.format("delta").load(path).count() == 2 * 2
