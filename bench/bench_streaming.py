@@ -1,7 +1,7 @@
 """Streaming throughput ladder: the same backfill through more and more of the pipeline, beside a plain query.
 
 Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1[,4]] [--bootstrap HOST:PORT]
-       [--master local[2]] [--rungs plain,bronze,parse,silver,checks]
+       [--master local[2]] [--rungs plain,bronze,parse,silver,checks] [--repeat N]
 
 1. ``seedstream produce --from --to`` backfills ``--hours`` of ``--preset`` into fresh topics.
 2. Each rung runs as its own process (JVM start included, timed from outside) with ``availableNow``
@@ -19,6 +19,9 @@ Usage: .venv/bin/python bench/bench_streaming.py [--preset scaling] [--hours 1[,
      by a no-op).
 
 events/s = event records (event topics) / wall seconds of the process; µs/event = its inverse.
+``--repeat N`` runs the rungs N times in turn over the same topics (plain, …, whole job, plain, …):
+seconds are then medians, with their range, and × plain is the median of each repeat's own ratio,
+so a machine that slows or speeds up between repeats moves both sides of a ratio alike.
 Several ``--hours`` (e.g. ``1,4``) run the whole ladder once per backfill, each into its own topics,
 and add a table per further event: each rung's seconds of the larger backfill less those of the
 smaller, per event of the difference (the rungs' fixed costs cancel out).
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -199,16 +203,23 @@ LABELS = {
 
 @dataclass
 class Ladder:
-    """One backfill's rungs: (rung, wall seconds) in the order run, and what the whole job concluded."""
+    """One backfill's rungs: rung → its wall seconds in each repeat (in the order run), and what the
+    whole job concluded."""
 
     hours: int
     events: int
-    results: list[tuple[str, float]]
+    runs: dict[str, list[float]]
     outcome: str | None
 
-    @property
-    def plain(self) -> float | None:
-        return dict(self.results).get("plain")
+    def seconds(self, rung: str) -> float:
+        return statistics.median(self.runs[rung])
+
+    def ratio(self, rung: str) -> float | None:
+        """The median over the repeats of the plain query's seconds / the rung's, each repeat's own."""
+        plain = self.runs.get("plain")
+        if not plain:
+            return None
+        return statistics.median(p / s for p, s in zip(plain, self.runs[rung], strict=True))
 
 
 def _ladder(args: argparse.Namespace, hours: int, bootstrap: str, work: Path) -> Ladder:
@@ -217,7 +228,7 @@ def _ladder(args: argparse.Namespace, hours: int, bootstrap: str, work: Path) ->
     env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"] = f"bench{uuid.uuid4().hex[:6]}."
     env["SEEDSTREAM_STREAMING__METRICS_PORT"] = "0"
     env["SEEDSTREAM_STREAMING__UI_PORT"] = "0"
-    results: list[tuple[str, float]] = []
+    runs: dict[str, list[float]] = {rung: [] for rung in args.rungs.split(",")}
     end = (datetime(2025, 11, 8, tzinfo=UTC) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%MZ")
     started = time.monotonic()
     subprocess.run(
@@ -229,36 +240,40 @@ def _ladder(args: argparse.Namespace, hours: int, bootstrap: str, work: Path) ->
     print(
         f"{hours} h backfill (seedstream produce --from --to): {time.monotonic() - started:.1f} s", flush=True
     )
-    for rung in args.rungs.split(","):
-        data = work / f"data-{rung}"
-        if rung == "checks":
-            command = [SEEDSTREAM, "stream", "--config", args.preset, "--bootstrap-servers", bootstrap,
-                       "--data-dir", str(data), "--available-now", "--master", args.master]  # fmt: skip
-        else:
-            command = [sys.executable, __file__, "--rung", rung, "--preset", args.preset, "--bootstrap",
-                       bootstrap, "--data-dir", str(data), "--master", args.master]  # fmt: skip
-        started = time.monotonic()
-        subprocess.run(command, env=env, check=True, stderr=(work / f"{rung}.err").open("wb"))
-        results.append((rung, time.monotonic() - started))
-        print(f"{hours} h {rung}: {results[-1][1]:.1f} s", flush=True)
+    for repeat in range(args.repeat):
+        for rung in runs:
+            data = work / (f"data-{rung}" if repeat == 0 else f"data-{rung}-{repeat}")
+            if rung == "checks":
+                command = [SEEDSTREAM, "stream", "--config", args.preset, "--bootstrap-servers", bootstrap,
+                           "--data-dir", str(data), "--available-now", "--master", args.master]  # fmt: skip
+            else:
+                command = [sys.executable, __file__, "--rung", rung, "--preset", args.preset, "--bootstrap",
+                           bootstrap, "--data-dir", str(data), "--master", args.master]  # fmt: skip
+            started = time.monotonic()
+            subprocess.run(command, env=env, check=True, stderr=(work / f"{rung}.err").open("wb"))
+            runs[rung].append(time.monotonic() - started)
+            print(f"{hours} h {rung}: {runs[rung][-1]:.1f} s", flush=True)
     events = _rows_appended(work / "data-plain" / "delta" / "plain")
     if not events:  # no plain rung: the event topics' bronze rows of the first rung that wrote bronze
-        events = _bronze_events(
-            args.preset, env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"], work, [r for r, _ in results]
-        )
-    outcome = _outcome(work / "data-checks") if "checks" in dict(results) else None
-    return Ladder(hours, events, results, outcome)
+        events = _bronze_events(args.preset, env["SEEDSTREAM_KAFKA__TOPIC_PREFIX"], work, list(runs))
+    outcome = _outcome(work / "data-checks") if "checks" in runs else None
+    return Ladder(hours, events, runs, outcome)
 
 
 def _print_ladder(ladder: Ladder, preset: str, master: str) -> None:
     print(f"\n{preset}, {ladder.hours} h backfill: {ladder.events:,} events; {master}, default settings\n")
-    print("| rung | seconds | events/s | µs/event | × plain |")
+    repeats = len(next(iter(ladder.runs.values()), []))
+    spread = repeats > 1
+    if spread:
+        print(f"{repeats} repeats: median seconds (range), × plain the median of each repeat's ratio\n")
+    print(f"| rung | seconds{' (range)' if spread else ''} | events/s | µs/event | × plain |")
     print("|---|---:|---:|---:|---:|")
-    for rung, seconds in ladder.results if ladder.events else []:
-        ratio = f"{ladder.plain / seconds:.2f}" if ladder.plain else "–"
+    for rung, times in ladder.runs.items() if ladder.events else []:
+        seconds, ratio = ladder.seconds(rung), ladder.ratio(rung)
+        shown = f"{seconds:.1f}" + (f" ({min(times):.1f}–{max(times):.1f})" if spread else "")
         print(
-            f"| {LABELS[rung]} | {seconds:.1f} | {ladder.events / seconds:,.0f} | "
-            f"{seconds / ladder.events * 1e6:.1f} | {ratio} |"
+            f"| {LABELS[rung]} | {shown} | {ladder.events / seconds:,.0f} | "
+            f"{seconds / ladder.events * 1e6:.1f} | {'–' if ratio is None else f'{ratio:.2f}'} |"
         )
     if ladder.outcome is not None:
         print(f"\nwhole job: {ladder.outcome}")
@@ -270,9 +285,7 @@ def _print_further(small: Ladder, large: Ladder) -> None:
     further = large.events - small.events
     if further <= 0:
         return
-    seconds = {
-        rung: dict(large.results)[rung] - s for rung, s in small.results if rung in dict(large.results)
-    }
+    seconds = {rung: large.seconds(rung) - small.seconds(rung) for rung in small.runs if rung in large.runs}
     plain = seconds.get("plain")
     print(f"\nper further event ({small.hours} h → {large.hours} h: {further:,} events)\n")
     print("| rung | further seconds | µs/event | × plain |")
@@ -291,6 +304,7 @@ def main() -> None:
     parser.add_argument("--bootstrap")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--rungs", default=",".join(RUNGS))
+    parser.add_argument("--repeat", type=int, default=1, help="run the rungs this many times in turn")
     parser.add_argument("--rung", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -301,6 +315,8 @@ def main() -> None:
         sizes = sorted({int(hours) for hours in args.hours.split(",")})
     except ValueError:
         parser.error(f"--hours {args.hours!r}: give whole hours, comma-separated (e.g. 1 or 1,4)")
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: give at least 1")
     if not sizes or sizes[0] <= 0:
         parser.error(f"--hours {args.hours!r}: every size must be at least 1 hour")
     unknown = [rung for rung in args.rungs.split(",") if rung not in LABELS]
