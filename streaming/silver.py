@@ -490,9 +490,8 @@ class SilverWriter:
         plan = self.plan
         views = EntityViews(lambda name: self._table_view(plan.by_name(name)))
         frame = batch
-        for topic in plan.of_role("events"):
-            if topic.references:
-                frame = check_references(frame, topic, plan, views, among_others=True)
+        for topic in plan.of_role("events"):  # with or without references: they check `late` too
+            frame = check_references(frame, topic, plan, views, among_others=True)
         checked = frame.withColumn("_known", F.lit(None).cast("boolean")).persist()
         landing = ThreadPoolExecutor(max_workers=len(self.plan.topics), thread_name_prefix="bronze-write")
         try:
@@ -612,8 +611,8 @@ class SilverWriter:
             # Computed once for the references, then written as they are.
             self.versions[topic.index] = self._leaf(latest_versions(valid, topic))
             views[topic.name] = self._leaf(entity_view(table, self.versions[topic.index], topic))
-        for topic in plan.of_role("events"):
-            if topic.references and topic.index in parts:
+        for topic in plan.of_role("events"):  # with or without references: they check `late` too
+            if topic.index in parts:
                 parts[topic.index] = check_references(parts[topic.index], topic, plan, views)
         frames = [
             frame if "_known" in frame.columns else frame.withColumn("_known", F.lit(None).cast("boolean"))

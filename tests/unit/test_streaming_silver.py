@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -470,3 +471,18 @@ def test_the_append_ledger_reads_no_history_for_a_micro_batch_planned_in_this_ru
     replay = silver.AppendLedger(spark, "silver:query-a", planned_before=3)
     assert not replay.append(rows, path, 3) and read == [path]
     assert spark.read.format("delta").load(path).count() == 2 * 2
+
+
+def test_an_event_topic_without_references_still_quarantines_late_rows(spark: SparkSession) -> None:
+    """``late`` is the last rule check_references applies: an event topic that references nothing
+    (none of the shipped scenarios has one) still gets it, alone or among other topics' rows."""
+    bare = dataclasses.replace(EVENTS, references={})
+    frame = (
+        parsed(spark, [event(), event(event_id="7f1c1e0a-3b6a-4f7e-9d2b-0a1b2c3d4e5f")])
+        .withColumn("_late", F.col("offset") == 1)
+        .withColumn("_watermark_ms", F.lit(0).cast("long"))
+    )
+    late = (validation.LATE, "timestamp: at or before the watermark 1970-01-01T00:00:00.000000Z")
+    assert verdicts(silver.check_references(frame, bare, PLAN, {})) == [(None, None), late]
+    among = silver.check_references(frame, bare, PLAN, {}, among_others=True)
+    assert verdicts(among) == [(None, None), late]
