@@ -29,7 +29,7 @@ micro-batch's ended: Spark writes both before running it; :meth:`SilverWriter.wi
 takes a shorter way with the same rules: references see the entity tables as they stand, so they
 are joined in the pass that routes the rows, that pass is the micro-batch's one cache, and one
 aggregation of it gives the topics present and the verdicts (measured on 4 h of ``scaling``, where
-every micro-batch but the first is one: steady micro-batches ~4.9 → ~4.7 s per 200,000 events, the
+every micro-batch but the first is one: steady micro-batches ~5.7 → ~5.3 s per 200,000 events, the
 whole job 88.5–89.2 → 83.1–84.8 s, its CPU 162 → 154 s). The first micro-batch of a checkpoint
 always takes the long way: where it starts is not written down.
 
@@ -53,7 +53,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial, reduce
@@ -80,7 +80,7 @@ from streaming.validation import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
 
     from streaming.tables import Tables
 
@@ -417,6 +417,19 @@ class AppendLedger:
         return True
 
 
+def tally(rows: Iterable[Row]) -> tuple[dict[tuple[int, bool], int], set[int]]:
+    """Counted rows (``_t``, ``ok``: no reason, ``k``: the key is known, ``n``) → (topic index,
+    valid) → rows, and the entity topics with valid rows whose key is already in their table
+    (those are merged, the others appended)."""
+    verdicts: dict[tuple[int, bool], int] = {}
+    known: set[int] = set()
+    for row in rows:
+        verdicts[(row["_t"], row["ok"])] = verdicts.get((row["_t"], row["ok"]), 0) + row["n"]
+        if row["ok"] and row["k"]:
+            known.add(row["_t"])
+    return verdicts, known
+
+
 def _timed(name: str, write: Callable[[], object]) -> tuple[str, float]:
     """(``name``, seconds ``write()`` took)."""
     started = time.monotonic()
@@ -493,34 +506,28 @@ class SilverWriter:
         for topic in plan.of_role("events"):  # with or without references: they check `late` too
             frame = check_references(frame, topic, plan, views, among_others=True)
         checked = frame.withColumn("_known", F.lit(None).cast("boolean")).persist()
-        landing = ThreadPoolExecutor(max_workers=len(self.plan.topics), thread_name_prefix="bronze-write")
         try:
             counts = (
-                checked.groupBy("_t", "topic", "_duplicate", F.col("reason").isNull().alias("ok"))
+                checked.groupBy(
+                    "_t", "topic", "_duplicate", F.col("reason").isNull().alias("ok"), F.lit(False).alias("k")
+                )
                 .agg(F.count(F.lit(1)).alias("n"))
                 .collect()
             )
             self._step("route and references")
-            verdicts: dict[tuple[int, bool], int] = {}
-            for row in counts:
-                if not row["_duplicate"] and row["_t"] is not None:
-                    verdicts[(row["_t"], row["ok"])] = verdicts.get((row["_t"], row["ok"]), 0) + row["n"]
             if counts:
-                bronze = self.land_bronze(landing, checked, {row["topic"] for row in counts}, micro_batch_id)
                 accepted = checked.where(~F.col("_duplicate") & F.col("_t").isNotNull())
-                self._write(accepted, micro_batch_id, (verdicts, set()))
-                self.steps += [(f"[{name}]", secs) for name, secs in (f.result() for f in bronze)]
-                self._step("bronze")
+                counted = tally(row for row in counts if not row["_duplicate"] and row["_t"] is not None)
+                self._write_with_bronze(
+                    checked, {row["topic"] for row in counts}, accepted, micro_batch_id, counted
+                )
         finally:
-            landing.shutdown(wait=True)  # on failure too: the cache below must outlive its readers
             checked.unpersist()
 
     def _every_topic(self, batch: DataFrame, micro_batch_id: int) -> None:
         """Any micro-batch: the routed rows cached first, then the topics present planned on it
         (:meth:`_checked`)."""
         routed = batch.persist()
-        bronze: list[Future[tuple[str, float]]] = []
-        landing = ThreadPoolExecutor(max_workers=len(self.plan.topics), thread_name_prefix="bronze-write")
         try:
             held = routed.select("_t", "topic").distinct().collect()
             present = {row["_t"] for row in held}
@@ -528,17 +535,31 @@ class SilverWriter:
             if present:
                 checked = self._checked(routed.where(~F.col("_duplicate")), present)
                 self._step("references")
-                # Beside the silver writes, which mostly wait on their commits (beside the
-                # references, CPU-bound joins, they slowed those down: TapFlow realtime).
-                bronze = self.land_bronze(landing, routed, {row["topic"] for row in held}, micro_batch_id)
-                self._write(checked, micro_batch_id)
-                self.steps += [(f"[{name}]", secs) for name, secs in (f.result() for f in bronze)]
-                self._step("bronze")
+                self._write_with_bronze(routed, {row["topic"] for row in held}, checked, micro_batch_id)
         finally:
-            landing.shutdown(wait=True)  # on failure too: the cache below must outlive its readers
             routed.unpersist()
             for leaf in self.leaves:
                 release(leaf)
+
+    def _write_with_bronze(
+        self,
+        routed: DataFrame,
+        kafka_topics: set[str],
+        checked: DataFrame,
+        micro_batch_id: int,
+        counted: tuple[dict[tuple[int, bool], int], set[int]] | None = None,
+    ) -> None:
+        """:meth:`_write` ``checked``, with every routed row landed in bronze beside those writes
+        (:meth:`land_bronze`; beside the silver writes, which mostly wait on their commits: beside
+        the references, CPU-bound joins, they slowed those down in TapFlow realtime)."""
+        landing = ThreadPoolExecutor(max_workers=len(self.plan.topics), thread_name_prefix="bronze-write")
+        try:
+            bronze = self.land_bronze(landing, routed, kafka_topics, micro_batch_id)
+            self._write(checked, micro_batch_id, counted)
+            self.steps += [(f"[{name}]", secs) for name, secs in (f.result() for f in bronze)]
+            self._step("bronze")
+        finally:
+            landing.shutdown(wait=True)  # on failure too: the caller's caches must outlive its readers
 
     def land_bronze(
         self, pool: ThreadPoolExecutor, routed: DataFrame, kafka_topics: set[str], micro_batch_id: int
@@ -689,20 +710,15 @@ class SilverWriter:
     def _verdicts(self, checked: DataFrame) -> tuple[dict[tuple[int, bool], int], set[int]]:
         """(topic index, valid) → rows of ``checked``, and the entity topics with valid rows whose
         key is already in their table (those are merged, the others appended)."""
-        verdicts: dict[tuple[int, bool], int] = {}
-        known: set[int] = set()
-        for row in (
+        counted = tally(
             checked.groupBy(
                 "_t", F.col("reason").isNull().alias("ok"), F.coalesce("_known", F.lit(False)).alias("k")
             )
             .agg(F.count(F.lit(1)).alias("n"))
             .collect()
-        ):
-            verdicts[(row["_t"], row["ok"])] = verdicts.get((row["_t"], row["ok"]), 0) + row["n"]
-            if row["ok"] and row["k"]:
-                known.add(row["_t"])
+        )
         self._step("verdicts")
-        return verdicts, known
+        return counted
 
     def _append(
         self, frame: DataFrame, path: str, micro_batch_id: int, partition_by: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -81,10 +81,7 @@ class Tables:
 
     def planned_micro_batch(self, query: str) -> int:
         """The last micro-batch whose offsets ``query``'s checkpoint holds (-1: none yet)."""
-        spark = self.spark
-        jvm = spark._jvm  # noqa: SLF001
-        path = jvm.org.apache.hadoop.fs.Path(f"{self.checkpoint(query)}/offsets")  # type: ignore[union-attr]
-        files = path.getFileSystem(spark._jsc.hadoopConfiguration())  # noqa: SLF001
+        path, files = self._file(f"{self.checkpoint(query)}/offsets")
         if not files.exists(path):
             return -1
         names = [status.getPath().getName() for status in files.listStatus(path)]
@@ -133,16 +130,19 @@ class Tables:
 
     def _text(self, location: str) -> str | None:
         """A small file's text through Hadoop's file system (no Spark job); None when absent."""
-        jvm = self.spark._jvm  # noqa: SLF001
-        path = jvm.org.apache.hadoop.fs.Path(location)  # type: ignore[union-attr]
-        files = path.getFileSystem(self.spark._jsc.hadoopConfiguration())  # noqa: SLF001
+        path, files = self._file(location)
         if not files.exists(path):
             return None
         stream = files.open(path)
         try:
-            return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))  # type: ignore[union-attr]
+            return str(self.spark._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))  # type: ignore[union-attr]  # noqa: SLF001
         finally:
             stream.close()
+
+    def _file(self, location: str) -> tuple[Any, Any]:
+        """Hadoop's ``Path`` of ``location`` and the file system that holds it."""
+        path = self.spark._jvm.org.apache.hadoop.fs.Path(location)  # type: ignore[union-attr]  # noqa: SLF001
+        return path, path.getFileSystem(self.spark._jsc.hadoopConfiguration())  # noqa: SLF001
 
     def silver_paths(self) -> dict[str, str]:
         """Silver table name → path (every topic's table and the quarantine)."""
