@@ -103,13 +103,17 @@ def test_unknown_field_test_is_not_fooled_by_a_repeated_key(spark: SparkSession)
     ]
 
 
+TRUTH = {
+    "batch_id": "20251108T1215Z", "interval_start": "2025-11-08T12:15:00.000000Z",
+    "interval_end": "2025-11-08T12:30:00.000000Z", "event_count": 3,
+    "event_type_counts": {"start driving": 1, "stopped driving": 0, "delivered": 2},
+    "eligible_companies": 1, "seed": 1, "shard": "1/2", "generation_time": "2025-11-08T12:30:00.000000Z",
+}  # fmt: skip
+TRUTH_TOPIC = PLAN.ground_truth
+
+
 def test_ground_truth_rules_minimum_and_map_keys(spark: SparkSession) -> None:
-    good = {
-        "batch_id": "20251108T1215Z", "interval_start": "2025-11-08T12:15:00.000000Z",
-        "interval_end": "2025-11-08T12:30:00.000000Z", "event_count": 3,
-        "event_type_counts": {"start driving": 1, "stopped driving": 1, "delivered": 1},
-        "eligible_companies": 1, "seed": 1, "shard": "0/1", "generation_time": "2025-11-08T12:30:00.000000Z",
-    }  # fmt: skip
+    good = TRUTH
     values = [
         json.dumps(good),
         json.dumps({**good, "event_count": -1}),
@@ -180,6 +184,51 @@ def test_observations_count_per_declared_dimension(spark: SparkSession) -> None:
     assert rows is not None
     got = {(r.category_field, r.category): r.observed for r in rows.collect()}
     assert got == {(None, None): 2, ("event_type", "delivered"): 1, ("event_type", "start driving"): 1}
+
+
+
+
+def test_the_counting_pass_gives_the_observations_the_frame_functions_give(spark: SparkSession) -> None:
+    """:func:`silver.observations_of` over one :func:`silver.counting_pass` equals
+    :func:`silver.event_observations` and :func:`silver.truth_observations` over the accepted rows:
+    events of two intervals and two partitions, a duplicate and an invalid event (neither
+    observed), two ground-truth shards and an invalid ground truth (not expected)."""
+    later = {"timestamp": "2025-11-08T12:31:00.000000Z", "batch_id": "20251108T1230Z"}
+    events = [
+        event(), event(event_type="start driving"), event(**later), event(**later, event_type="started"),
+        event(), event(timestamp="2025-11-08T12:29:00.000000Z"),
+    ]
+    truths = [json.dumps(TRUTH), json.dumps({**TRUTH, "shard": "0/2"}), json.dumps({**TRUTH, "seed": -1})]
+    rows = [("k", value, EVENTS.kafka_topic, offset % 2, offset, NOW) for offset, value in enumerate(events)]
+    rows += [("k", value, TRUTH_TOPIC.kafka_topic, 0, offset, NOW) for offset, value in enumerate(truths)]
+    frame = validation.parse(validation.kafka_rows(spark.createDataFrame(rows, KAFKA_SCHEMA)), PLAN)
+    duplicate = (F.col("topic") == "fleet.driver-events") & (F.col("offset") == 4)
+    frame = frame.withColumn("_duplicate", duplicate).cache()
+    accepted = frame.where(~F.col("_duplicate"))
+    seen = silver.event_observations(accepted, PLAN, 7)
+    assert seen is not None
+    expected = seen.unionByName(silver.truth_observations(accepted, PLAN, 7))
+    expected = expected.select(*silver.OBSERVATION_COLUMNS)
+
+    keys = [F.col("_t"), F.col("_duplicate"), F.col("reason").isNull().alias("ok"), F.lit(False).alias("k")]
+    counted = silver.counting_pass(frame, PLAN, keys)
+    mine = silver.tally((row for row in counted if not row["_duplicate"]), PLAN, 7)
+    got = silver.observation_frame(spark, mine.observations)
+
+    def key(row: tuple[Any, ...]) -> tuple[str, ...]:
+        return tuple(map(str, row))
+
+    want = sorted((tuple(row) for row in expected.collect()), key=key)
+    assert sorted((tuple(row) for row in got.collect()), key=key) == want
+    assert got.schema.simpleString() == expected.schema.simpleString().replace(":bigint not null", ":bigint")
+    # per (interval, partition) with accepted events — (12:15, 0), (12:15, 1), (12:30, 0) — all of them
+    # and each type present; per valid ground truth, all and each type
+    assert len(want) == 2 + 3 + 2 + 2 * (1 + 3)
+    assert mine.verdicts == {
+        (EVENTS.index, True): 4, (EVENTS.index, False): 1,
+        (TRUTH_TOPIC.index, True): 2, (TRUTH_TOPIC.index, False): 1,
+    }  # fmt: skip
+    frame.unpersist()
 
 
 TAPFLOW = plan_for(load_config("tapflow.small"))
