@@ -470,24 +470,24 @@ def observations_of(rows: Iterable[Row], plan: PipelinePlan, micro_batch_id: int
 
 
 def _truth_rows(record: dict[str, Any], plan: PipelinePlan, micro_batch_id: int) -> list[Observation]:
-    shard = record.get("shard")
+    """One accepted ground truth (as :func:`observation_keys` wrote it) → its expected counts, one
+    row per dimension and category, as :func:`truth_observations` gives them."""
+    batch_id, start, shard = record["batch_id"], record.get("start"), record.get("shard")
     parts = shard.split("/") if shard is not None else []
-    count = int(parts[1]) if len(parts) > 1 and parts[1].lstrip("-").isdigit() else None
+    shard_count = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
     rows: list[Observation] = []
     for dimension in plan.dimensions:
         value = record.get(dimension.truth_field)
-        pairs = (
-            [(None, value)] if dimension.category_field is None else list((value or {}).items())
-        )
+        pairs = [(None, value)] if dimension.category_field is None else list((value or {}).items())
         rows += [
             (
-                record["batch_id"], record.get("start"), dimension.topic, dimension.category_field,
-                None if category is None else str(category), None if number is None else int(number),
-                shard, count, record.get("start"), None, micro_batch_id,
-            )
-            for category, number in pairs
+                batch_id, start, dimension.topic, dimension.category_field,
+                None if category is None else str(category), 0, None if expected is None else int(expected),
+                shard, shard_count, start, None, micro_batch_id,
+            )  # fmt: skip
+            for category, expected in pairs
         ]
-    return [(r[0], r[1], r[2], r[3], r[4], 0, *r[5:]) for r in rows]  # observed 0
+    return rows
 
 
 def observation_frame(spark: SparkSession, rows: list[Observation]) -> DataFrame:
