@@ -442,9 +442,8 @@ Observation = tuple[Any, ...]
 
 
 def observations_of(rows: Iterable[Row], plan: PipelinePlan, micro_batch_id: int) -> list[Observation]:
-    """:func:`counting_pass`'s rows
-    → the micro-batch's observations: what :func:`event_observations` and
-    :func:`truth_observations` give over the micro-batch's accepted rows."""
+    """:func:`counting_pass`'s rows → the micro-batch's observations: what
+    :func:`event_observations` and :func:`truth_observations` give over its accepted rows."""
     by_index = {topic.index: topic for topic in plan.topics}
     seen: dict[tuple[str, int, str, str | None, str | None, int], list[int]] = {}
     expected: list[Observation] = []
